@@ -1,0 +1,23 @@
+"""Names shared by the operator, the trainer and the tests: one place, so they cannot disagree."""
+
+GROUP = "retrain.mlops.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "RetrainPolicy"
+PLURAL = "retrainpolicies"
+SINGULAR = "retrainpolicy"
+SHORT_NAMES = ["rtp"]
+CATEGORIES = ["ml"]
+
+# Labels the operator puts on everything it creates, so it can find its children again.
+LABEL_POLICY = f"{GROUP}/policy"
+LABEL_RUN = f"{GROUP}/run"
+LABEL_PURPOSE = f"{GROUP}/purpose"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "retrain-operator"
+
+# Annotations a user (or a GitOps tool) sets on a policy to ask for something.
+ANNOTATION_TRIGGER = f"{GROUP}/trigger"
+
+# The run configuration reaches the trainer as JSON in this environment variable.
+ENV_RUN_CONFIG = "RETRAIN_RUN_CONFIG"
