@@ -1,0 +1,33 @@
+# Two commands for a newcomer: `make sandbox` (the whole loop, no cluster) and `make test`.
+# Each sets up what it needs: a virtualenv in .venv with the project, its test tools and SeaweedFS.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: sandbox test lint crd venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+sandbox: $(STAMP)
+	$(BIN)/retrain-operator sandbox
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator trainer_image tests benchmarks
+
+crd: $(STAMP)
+	$(BIN)/python -m retrain_operator.api.crd --write
+	$(BIN)/python -m retrain_operator.api.reference --write
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache

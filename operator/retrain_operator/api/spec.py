@@ -1,0 +1,210 @@
+"""A typed, defaulted view of a RetrainPolicy's spec.
+
+The core decides on this view, never on raw dicts, so a missing optional field has exactly one
+default (the one here, mirrored by the CRD schema's `default:` values). Parsing never mutates
+the user's spec.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import durationpy
+
+Json = dict[str, Any]
+
+
+def parse_duration(text: str | int | float | None) -> dt.timedelta | None:
+    """Go-style durations (`90s`, `1h30m`, `7d`) as Kubernetes users write them; numbers are seconds."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, int | float):
+        return dt.timedelta(seconds=float(text))
+    return durationpy.from_str(str(text))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    estimator: str
+    task: str
+    target: str
+    params: Json = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DataValidationSpec:
+    min_rows: int = 50
+    max_null_fraction: float = 0.2
+    labels: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    history: str | None
+    incoming: str | None
+    format: str = "auto"
+    timestamp_column: str | None = None
+    validation: DataValidationSpec = field(default_factory=DataValidationSpec)
+
+
+@dataclass(frozen=True)
+class CredentialsRef:
+    name: str
+    access_key_id_key: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_key: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    bucket: str
+    credentials: CredentialsRef
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    cron: str
+    time_zone: str = "UTC"
+    # A run later than this after its tick is skipped (like a CronJob's startingDeadlineSeconds).
+    starting_deadline: dt.timedelta | None = None
+
+
+@dataclass(frozen=True)
+class TriggersSpec:
+    schedule: ScheduleSpec | None = None
+    cooldown: dt.timedelta | None = None
+    min_new_samples: int = 0
+    # Manual triggers (the annotation) skip the cooldown unless this is false.
+    manual_bypasses_cooldown: bool = True
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    duration: str = "7d"
+    half_life: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    strategy: str = "full"
+    replay_fraction: float = 0.8
+    window: WindowSpec = field(default_factory=WindowSpec)
+    test_fraction: float = 0.2
+    random_seed: int = 42
+    image: str | None = None
+    image_pull_policy: str | None = None
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: tuple[Json, ...] = ()
+    resources: Json = field(default_factory=dict)
+    node_selector: Json = field(default_factory=dict)
+    tolerations: tuple[Json, ...] = ()
+    affinity: Json | None = None
+    runtime_class_name: str | None = None
+    service_account_name: str | None = None
+    priority_class_name: str | None = None
+    backoff_limit: int = 2
+    active_deadline_seconds: int | None = 3600
+    ttl_seconds_after_finished: int | None = 86400
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    model: ModelSpec
+    data: DataSpec
+    storage: StorageSpec
+    triggers: TriggersSpec = field(default_factory=TriggersSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    history_limit: int = 10
+    suspend: bool = False
+
+    @classmethod
+    def from_dict(cls, spec: Json) -> PolicySpec:
+        """Build the view; raises KeyError/TypeError/ValueError on a spec the schema would reject."""
+        model = spec["model"]
+        data = spec.get("data") or {}
+        validation = data.get("validation") or {}
+        storage = spec["storage"]
+        creds = storage["credentialsSecret"]
+        triggers = spec.get("triggers") or {}
+        schedule = triggers.get("schedule")
+        training = spec.get("training") or {}
+        incremental = training.get("incremental") or {}
+        window = training.get("window") or {}
+        labels = validation.get("labels")
+        features = model.get("features")
+        return cls(
+            model=ModelSpec(
+                estimator=str(model["estimator"]),
+                task=str(model.get("task", "classification")),
+                target=str(model["target"]),
+                params=dict(model.get("params") or {}),
+                features=tuple(features) if features else None,
+            ),
+            data=DataSpec(
+                history=data.get("history"),
+                incoming=data.get("incoming"),
+                format=data.get("format", "auto"),
+                timestamp_column=data.get("timestampColumn"),
+                validation=DataValidationSpec(
+                    min_rows=int(validation.get("minRows", 50)),
+                    max_null_fraction=float(validation.get("maxNullFraction", 0.2)),
+                    labels=tuple(labels) if labels else None,
+                ),
+            ),
+            storage=StorageSpec(
+                bucket=str(storage["bucket"]),
+                prefix=str(storage.get("prefix", "")).strip("/"),
+                endpoint=storage.get("endpoint") or None,
+                region=str(storage.get("region", "us-east-1")),
+                credentials=CredentialsRef(
+                    name=str(creds["name"]),
+                    access_key_id_key=creds.get("accessKeyIdKey", "AWS_ACCESS_KEY_ID"),
+                    secret_access_key_key=creds.get("secretAccessKeyKey", "AWS_SECRET_ACCESS_KEY"),
+                    session_token_key=creds.get("sessionTokenKey"),
+                ),
+            ),
+            triggers=TriggersSpec(
+                schedule=ScheduleSpec(
+                    cron=str(schedule["cron"]),
+                    time_zone=str(schedule.get("timeZone", "UTC")),
+                    starting_deadline=parse_duration(schedule.get("startingDeadline")),
+                ) if schedule else None,
+                cooldown=parse_duration(triggers.get("cooldown")),
+                min_new_samples=int(triggers.get("minNewSamples", 0)),
+                manual_bypasses_cooldown=bool(triggers.get("manualBypassesCooldown", True)),
+            ),
+            training=TrainingSpec(
+                strategy=training.get("strategy", "full"),
+                replay_fraction=float(incremental.get("replayFraction", 0.8)),
+                window=WindowSpec(
+                    duration=str(window.get("duration", "7d")),
+                    half_life=window.get("halfLife"),
+                ),
+                test_fraction=float(training.get("testFraction", 0.2)),
+                random_seed=int(training.get("randomSeed", 42)),
+                image=training.get("image"),
+                image_pull_policy=training.get("imagePullPolicy"),
+                command=tuple(training["command"]) if training.get("command") else None,
+                args=tuple(training["args"]) if training.get("args") else None,
+                env=tuple(training.get("env") or ()),
+                resources=dict(training.get("resources") or {}),
+                node_selector=dict(training.get("nodeSelector") or {}),
+                tolerations=tuple(training.get("tolerations") or ()),
+                affinity=training.get("affinity"),
+                runtime_class_name=training.get("runtimeClassName"),
+                service_account_name=training.get("serviceAccountName"),
+                priority_class_name=training.get("priorityClassName"),
+                backoff_limit=int(training.get("backoffLimit", 2)),
+                active_deadline_seconds=training.get("activeDeadlineSeconds", 3600),
+                ttl_seconds_after_finished=training.get("ttlSecondsAfterFinished", 86400),
+            ),
+            history_limit=int(spec.get("historyLimit", 10)),
+            suspend=bool(spec.get("suspend", False)),
+        )

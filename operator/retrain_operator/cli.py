@@ -1,0 +1,121 @@
+"""`retrain-operator`: run the operator, the local Job executor, the sandbox; print the CRD."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+    import prometheus_client
+
+    from . import handlers
+    from .adapters.clock import FileClock, SystemClock
+    from .adapters.kube import Kube, load_api_client
+    from .core.decide import Settings
+    from .reconcile import Context
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it too
+    api_client = load_api_client(args.kubeconfig)
+    handlers.CONTEXT = Context(
+        kube=Kube(api_client),
+        clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
+        settings=Settings(default_image=args.trainer_image),
+        max_requeue=args.max_requeue,
+    )
+    if args.metrics_port:
+        prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON if args.json_logs else kopf.LogFormat.FULL)
+    namespaces = args.namespace or []
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _local_executor(args: argparse.Namespace) -> int:
+    from .adapters.kube import load_api_client
+    from .sandbox.local_executor import LocalExecutor
+
+    executor = LocalExecutor(load_api_client(args.kubeconfig), Path(args.workdir), namespace=args.namespace)
+    signal.signal(signal.SIGTERM, lambda *_: executor.stop())
+    signal.signal(signal.SIGINT, lambda *_: executor.stop())
+    executor.run_forever()
+    return 0
+
+
+def _crd(args: argparse.Namespace) -> int:
+    from .api.crd import render_yaml
+
+    sys.stdout.write(render_yaml())
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox.story import run_sandbox
+
+    return run_sandbox(Path(args.workdir), keep=args.keep)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="retrain-operator", description=__doc__)
+    root.add_argument("--version", action="version", version=__version__)
+    root.add_argument("--log-level", default=os.environ.get("RETRAIN_LOG_LEVEL", "INFO"))
+    sub = root.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig (or in-cluster)")
+    run.add_argument("--kubeconfig", default=None)
+    run.add_argument("--namespace", "-n", action="append",
+                     help="watch only this namespace (repeatable); default: all namespaces")
+    run.add_argument("--trainer-image", default=os.environ.get(
+        "RETRAIN_TRAINER_IMAGE", "ghcr.io/retrain-operator/trainer:" + __version__),
+        help="image for policies that do not set spec.training.image")
+    run.add_argument("--max-requeue", type=float, default=300.0,
+                     help="longest sleep between two looks at a policy, in seconds")
+    run.add_argument("--clock-file", default=None,
+                     help="read 'now' from this file (RFC 3339); for demos and tests only")
+    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("RETRAIN_METRICS_PORT", "0")))
+    run.add_argument("--metrics-address", default="0.0.0.0")
+    run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--peering", default=None, help="kopf peering object name (default: standalone)")
+    run.add_argument("--json-logs", action="store_true")
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(func=_run)
+
+    executor = sub.add_parser("local-executor", help="run Jobs as local processes (no cluster needed)")
+    executor.add_argument("--kubeconfig", default=None)
+    executor.add_argument("--namespace", default=None)
+    executor.add_argument("--workdir", default=".sandbox/jobs")
+    executor.set_defaults(func=_local_executor)
+
+    crd = sub.add_parser("crd", help="print the RetrainPolicy CustomResourceDefinition")
+    crd.set_defaults(func=_crd)
+
+    sandbox = sub.add_parser("sandbox", help="the whole loop on this machine, no cluster needed")
+    sandbox.add_argument("--workdir", default=".sandbox")
+    sandbox.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    sandbox.set_defaults(func=_sandbox)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command != "run":  # kopf configures logging itself
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""status.conditions kept the Kubernetes way.
+
+lastTransitionTime moves only when `status` flips, so `kubectl describe` tells how long a
+condition has held, not when the operator last looked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .timeutil import to_rfc3339
+
+Condition = dict[str, Any]
+
+READY = "Ready"
+TRAINING = "Training"
+TRAINED = "Trained"
+
+
+def set_condition(
+    conditions: list[Condition] | None,
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: dt.datetime,
+) -> list[Condition]:
+    """A new list with `type_` set; the input list is not modified."""
+    value = "True" if status else "False"
+    result: list[Condition] = []
+    found = False
+    for condition in conditions or []:
+        if condition.get("type") != type_:
+            result.append(dict(condition))
+            continue
+        found = True
+        changed = condition.get("status") != value
+        result.append({
+            "type": type_,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "observedGeneration": generation,
+            "lastTransitionTime": to_rfc3339(now) if changed else condition.get("lastTransitionTime"),
+        })
+    if not found:
+        result.append({
+            "type": type_,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "observedGeneration": generation,
+            "lastTransitionTime": to_rfc3339(now),
+        })
+    return result
+
+
+def get_condition(conditions: list[Condition] | None, type_: str) -> Condition | None:
+    for condition in conditions or []:
+        if condition.get("type") == type_:
+            return condition
+    return None

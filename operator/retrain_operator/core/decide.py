@@ -1,0 +1,428 @@
+"""The one decision: given a policy, what was observed and the time, what to do now.
+
+`decide` is pure. It either asks for more facts (`Plan.wants`: read these versions from S3,
+count new samples) or returns the complete next status, the Job to create, the Events to
+post and when to look again. Everything needed to resume lives in the status it returns,
+so a restarted operator picks up exactly where the previous one stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import names
+from ..api.spec import PolicySpec
+from ..artifacts.layout import version_prefix
+from . import conditions as cond
+from .jobs import PolicyRef, RunRequest, trainer_job
+from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, JobView, Observed
+from .runs import Trigger, version_index, version_name
+from .schedule import due_tick, next_tick
+from .timeutil import from_rfc3339, to_rfc3339
+
+MIN_REQUEUE = 1.0
+MAX_REQUEUE = 300.0
+ACTIVE_RUN_REQUEUE = 15.0
+INVALID_REQUEUE = 120.0
+
+PHASE_PENDING = "Pending"
+PHASE_TRAINING = "Training"
+PHASE_READY = "Ready"
+PHASE_DEGRADED = "Degraded"
+PHASE_INVALID = "Invalid"
+PHASE_BLOCKED = "Blocked"
+PHASE_SUSPENDED = "Suspended"
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    created: dt.datetime
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> PolicyRef:
+        return PolicyRef(name=self.name, namespace=self.namespace, uid=self.uid)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Wants:
+    """Facts the decision needs before it can be made."""
+
+    outcomes: tuple[str, ...] = ()  # versions whose artifacts must be read from S3
+    new_samples: bool = False  # count incoming rows not yet used by the current model
+
+    def __bool__(self) -> bool:
+        return bool(self.outcomes) or self.new_samples
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: dict[str, Any]
+    create_job: dict[str, Any] | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float = MAX_REQUEUE
+    prune_versions: tuple[str, ...] = ()
+    wants: Wants = field(default_factory=Wants)
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_image: str = "ghcr.io/retrain-operator/trainer:0.1.0"
+
+
+def decide(policy: PolicyState, observed: Observed, now: dt.datetime, settings: Settings) -> Plan:
+    return _Decision(policy, observed, now, settings).run()
+
+
+class _Decision:
+    """One decision's working state; a class only to keep the steps small and named."""
+
+    def __init__(self, policy: PolicyState, observed: Observed, now: dt.datetime, settings: Settings):
+        self.policy = policy
+        self.observed = observed
+        self.now = now
+        self.settings = settings
+        self.old = policy.status or {}
+        self.status: dict[str, Any] = copy.deepcopy(self.old)
+        self.status["observedGeneration"] = policy.generation
+        self.events: list[Event] = []
+        self.requeue: list[float] = [MAX_REQUEUE]
+        self.create_job: dict[str, Any] | None = None
+        self.prune: list[str] = []
+        self.idle_reason = ("Idle", "no run in progress")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _set(self, type_: str, ok: bool, reason: str, message: str) -> None:
+        self.status["conditions"] = cond.set_condition(
+            self.status.get("conditions"), type_, ok, reason, message, self.policy.generation, self.now)
+
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def _plan(self, wants: Wants | None = None) -> Plan:
+        if wants:
+            return Plan(status=self.old, wants=wants, requeue_after=MIN_REQUEUE)
+        delay = max(MIN_REQUEUE, min(self.requeue))
+        return Plan(
+            status=self.status,
+            create_job=self.create_job,
+            events=tuple(self.events),
+            requeue_after=delay,
+            prune_versions=tuple(self.prune),
+        )
+
+    def _uri(self, spec: PolicySpec, version: str) -> str:
+        key = version_prefix(spec.storage.prefix, self.policy.namespace, self.policy.name, version)
+        return f"s3://{spec.storage.bucket}/{key}"
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        spec, problems = self._spec()
+        if spec is None:
+            return self._invalid(problems)
+        self._adopt_unrecorded_jobs()
+        wants = self._follow_active_run(spec)
+        if wants:
+            return self._plan(wants)
+        if not self.status.get("activeRun"):
+            wants = self._maybe_start_run(spec)
+            if wants:
+                return self._plan(wants)
+        self._summarise(spec)
+        return self._plan()
+
+    def _spec(self) -> tuple[PolicySpec | None, list[str]]:
+        problems = list(self.observed.spec_problems)
+        if problems:
+            return None, problems
+        try:
+            return PolicySpec.from_dict(self.policy.spec), []
+        except (KeyError, TypeError, ValueError) as error:
+            return None, [f"spec cannot be read: {error!r}"]
+
+    def _invalid(self, problems: list[str]) -> Plan:
+        message = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+        before = cond.get_condition(self.old.get("conditions"), cond.READY)
+        if not before or before.get("reason") != "InvalidSpec" or before.get("message") != message:
+            self._event("Warning", "InvalidSpec", message)
+        self._set(cond.READY, False, "InvalidSpec", message)
+        self.status["phase"] = PHASE_INVALID
+        self.status["message"] = message
+        self.requeue.append(INVALID_REQUEUE)
+        return self._plan()
+
+    def _recorded_index(self) -> int:
+        last = self.status.get("lastRun") or {}
+        return version_index(last.get("version")) if last.get("finishedAt") else 0
+
+    def _adopt_unrecorded_jobs(self) -> None:
+        """Take over a Job the status does not know (the operator died right after creating it)."""
+        recorded = self._recorded_index()
+        counter = int(self.status.get("runCounter") or 0)
+        active = self.status.get("activeRun")
+        for job in sorted(self.observed.jobs, key=lambda j: j.index):
+            counter = max(counter, job.index)
+            if job.index <= recorded or active:
+                continue
+            active = {
+                "version": job.version,
+                "jobName": job.name,
+                "trigger": job.trigger.as_dict() if job.trigger else None,
+                "parentVersion": job.parent_version,
+                "startedAt": job.started_at,
+            }
+            self.status["activeRun"] = active
+            if job.trigger:
+                self._consume(job.trigger)
+        self.status["runCounter"] = counter
+
+    def _consume(self, trigger: Trigger) -> None:
+        if trigger.type == "schedule":
+            previous = from_rfc3339(self.status.get("lastScheduleTime"))
+            tick = from_rfc3339(trigger.key)
+            if tick and (previous is None or tick > previous):
+                self.status["lastScheduleTime"] = to_rfc3339(tick)
+        elif trigger.type == "manual":
+            self.status["lastManualTrigger"] = trigger.key
+
+    def _job(self, version: str) -> JobView | None:
+        for job in self.observed.jobs:
+            if job.version == version:
+                return job
+        return None
+
+    def _follow_active_run(self, spec: PolicySpec) -> Wants | None:
+        active = self.status.get("activeRun")
+        if not active:
+            return None
+        version = active["version"]
+        job = self._job(version)
+        if job is not None and job.state == ACTIVE:
+            self.requeue.append(ACTIVE_RUN_REQUEUE)
+            return None
+        outcome = self.observed.outcomes.get(version)
+        if outcome is None:
+            return Wants(outcomes=(version,))
+        if outcome.storage_error:
+            # Cannot read the result now; the run is not lost: look again soon.
+            self.idle_reason = ("AwaitingArtifacts", outcome.storage_error)
+            self.requeue.append(ACTIVE_RUN_REQUEUE)
+            return None
+        if job is None:
+            # Gone before it was recorded (deleted, or its TTL expired while we were down):
+            # S3 still tells whether the run finished.
+            if outcome.manifest is not None and not outcome.problems:
+                self._record_success(spec, active, None, outcome)
+            else:
+                self._record_failure(active, None, "JobNotFound",
+                                     f"Job {active.get('jobName')} disappeared before its run was recorded")
+            return None
+        if job.state == SUCCEEDED:
+            if outcome.manifest is None:
+                self._record_failure(active, job, "ArtifactMissing",
+                                     f"the Job succeeded but {outcome.uri}manifest.json is missing")
+            elif outcome.problems:
+                self._record_failure(active, job, "ChecksumMismatch", "; ".join(outcome.problems))
+            else:
+                self._record_success(spec, active, job, outcome)
+        elif job.state == FAILED:
+            error = outcome.error or {}
+            reason = str(error.get("reason") or job.reason or "TrainingFailed")
+            message = str(error.get("message") or job.message or "the trainer failed")
+            self._record_failure(active, job, reason, message)
+        return None
+
+    def _finish(self, active: dict[str, Any], job: JobView | None, phase: str, reason: str,
+                message: str) -> dict[str, Any]:
+        last = {
+            "version": active["version"],
+            "phase": phase,
+            "trigger": (active.get("trigger") or {}).get("type"),
+            "triggerReason": (active.get("trigger") or {}).get("reason"),
+            "jobName": active.get("jobName"),
+            "startedAt": active.get("startedAt"),
+            "finishedAt": (job.finished_at if job and job.finished_at else to_rfc3339(self.now)),
+            "reason": reason,
+            "message": message,
+        }
+        self.status["lastRun"] = last
+        self.status["activeRun"] = None
+        return last
+
+    def _record_success(self, spec: PolicySpec, active: dict[str, Any], job: JobView | None,
+                        outcome: ArtifactOutcome) -> None:
+        manifest = outcome.manifest or {}
+        version = active["version"]
+        uri = outcome.uri or self._uri(spec, version)
+        last = self._finish(active, job, "Succeeded", "TrainingSucceeded", f"{version} trained and verified")
+        metrics = manifest.get("metrics") or {}
+        model = {
+            "version": version,
+            "uri": uri,
+            "trainedAt": manifest.get("createdAt") or last["finishedAt"],
+            "trigger": last["trigger"],
+            "parentVersion": manifest.get("parentVersion"),
+            "metrics": metrics,
+        }
+        previous = (self.status.get("currentModel") or {}).get("version")
+        self.status["currentModel"] = model
+        history = [model, *(h for h in self.status.get("history") or [] if h.get("version") != version)]
+        self.status["history"] = history[: spec.history_limit]
+        self.prune = [h["version"] for h in history[spec.history_limit:] if h.get("version")]
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
+        self._event("Normal", "RunSucceeded",
+                    f"{version} trained ({last['trigger']}){': ' + summary if summary else ''}; "
+                    f"now current{' (was ' + previous + ')' if previous else ''}")
+
+    def _record_failure(self, active: dict[str, Any], job: JobView | None, reason: str, message: str) -> None:
+        self._finish(active, job, "Failed", reason, message)
+        current = (self.status.get("currentModel") or {}).get("version")
+        keeps = f"{current} keeps serving" if current else "no model yet"
+        self._event("Warning", "RunFailed", f"{active['version']} failed: {reason}: {message}; {keeps}")
+
+    # -- starting runs -------------------------------------------------------------------
+
+    def _pending_trigger(self, spec: PolicySpec) -> Trigger | None:
+        value = (self.policy.annotations or {}).get(names.ANNOTATION_TRIGGER)
+        if value and value != self.status.get("lastManualTrigger"):
+            return Trigger("manual", f"annotation {names.ANNOTATION_TRIGGER}={value}",
+                           to_rfc3339(self.now), value)
+        schedule = spec.triggers.schedule
+        if schedule:
+            tick = due_tick(schedule, from_rfc3339(self.status.get("lastScheduleTime")),
+                            self.policy.created, self.now)
+            if tick:
+                at = to_rfc3339(tick)
+                return Trigger("schedule", f"cron '{schedule.cron}' ({schedule.time_zone}) at {at}", at, at)
+        return None
+
+    def _maybe_start_run(self, spec: PolicySpec) -> Wants | None:
+        if spec.suspend:
+            self.idle_reason = ("Suspended", "spec.suspend is true: no new runs")
+            return None
+        if self.observed.dependency_problem:
+            return None
+        trigger = self._pending_trigger(spec)
+        if trigger is None:
+            return None
+        cooldown_until = self._cooldown_until(spec)
+        bypass = trigger.type == "manual" and spec.triggers.manual_bypasses_cooldown
+        if cooldown_until and cooldown_until > self.now and not bypass:
+            self.idle_reason = ("CooldownActive",
+                                f"{trigger.type} run waits for the cooldown until {to_rfc3339(cooldown_until)}")
+            self.requeue.append((cooldown_until - self.now).total_seconds())
+            return None
+        current = self.status.get("currentModel")
+        minimum = spec.triggers.min_new_samples
+        if minimum > 0 and current:
+            if self.observed.new_samples is None:
+                return Wants(new_samples=True)
+            if self.observed.new_samples < minimum:
+                self._consume(trigger)
+                message = (f"{trigger.type} run skipped: {self.observed.new_samples} new samples since "
+                           f"{current.get('version')}, minNewSamples is {minimum}")
+                self.idle_reason = ("NotEnoughNewSamples", message)
+                self._event("Normal", "RunSkipped", message)
+                return None
+        self._start(spec, trigger)
+        return None
+
+    def _cooldown_until(self, spec: PolicySpec) -> dt.datetime | None:
+        if not spec.triggers.cooldown:
+            return None
+        finished = from_rfc3339((self.status.get("lastRun") or {}).get("finishedAt"))
+        return finished + spec.triggers.cooldown if finished else None
+
+    def _start(self, spec: PolicySpec, trigger: Trigger) -> None:
+        index = int(self.status.get("runCounter") or 0) + 1
+        version = version_name(index)
+        parent = (self.status.get("currentModel") or {}).get("version")
+        job = trainer_job(self.policy.ref, spec, RunRequest(version, parent, trigger), self.settings.default_image)
+        self.create_job = job
+        self.status["runCounter"] = index
+        self.status["activeRun"] = {
+            "version": version,
+            "jobName": job["metadata"]["name"],
+            "trigger": trigger.as_dict(),
+            "parentVersion": parent,
+            "startedAt": to_rfc3339(self.now),
+        }
+        self._consume(trigger)
+        self.requeue.append(ACTIVE_RUN_REQUEUE)
+        self._event("Normal", "RunStarted",
+                    f"{version} started by {trigger.type} ({trigger.reason}) as Job {job['metadata']['name']}")
+
+    # -- the summary kubectl shows -------------------------------------------------------
+
+    def _summarise(self, spec: PolicySpec) -> None:
+        status = self.status
+        active = status.get("activeRun")
+        current = status.get("currentModel")
+        last = status.get("lastRun") or {}
+        dependency = self.observed.dependency_problem
+
+        schedule = spec.triggers.schedule
+        if schedule and not spec.suspend:
+            floor = max(filter(None, [from_rfc3339(status.get("lastScheduleTime")), self.policy.created]))
+            upcoming = next_tick(schedule, max(floor, self.now))
+            status["nextRunAt"] = to_rfc3339(upcoming)
+            self.requeue.append((upcoming - self.now).total_seconds())
+        else:
+            status["nextRunAt"] = None
+
+        if active:
+            trigger = active.get("trigger") or {}
+            self._set(cond.TRAINING, True, "Running",
+                      f"{active['version']} ({trigger.get('type')}) running as Job {active.get('jobName')}")
+        else:
+            self._set(cond.TRAINING, False, *self.idle_reason)
+
+        if last.get("phase") == "Succeeded":
+            self._set(cond.TRAINED, True, last.get("reason") or "TrainingSucceeded", last.get("message") or "")
+        elif last.get("phase") == "Failed":
+            self._set(cond.TRAINED, False, last.get("reason") or "TrainingFailed", last.get("message") or "")
+
+        if dependency:
+            reason, message = dependency
+            before = cond.get_condition(self.old.get("conditions"), cond.READY)
+            if not before or before.get("reason") != reason or before.get("message") != message:
+                self._event("Warning", reason, message)
+            self._set(cond.READY, False, reason, message)
+        elif current:
+            self._set(cond.READY, True, "ModelAvailable", f"{current['version']} is current ({current['uri']})")
+        else:
+            self._set(cond.READY, False, "NoModelYet", "no version has been trained yet")
+
+        if dependency:
+            phase, message = PHASE_BLOCKED, dependency[1]
+        elif active:
+            phase, message = PHASE_TRAINING, f"training {active['version']}"
+        elif spec.suspend:
+            phase, message = PHASE_SUSPENDED, "suspended"
+        elif last.get("phase") == "Failed":
+            keeps = f"; {current['version']} keeps serving" if current else ""
+            phase, message = PHASE_DEGRADED, f"{last['version']} failed: {last.get('reason')}{keeps}"
+        elif current:
+            phase, message = PHASE_READY, f"{current['version']} is current"
+        else:
+            phase, message = PHASE_PENDING, "waiting for the first run"
+        status["phase"] = phase
+        status["message"] = message

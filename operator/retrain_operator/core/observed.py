@@ -1,0 +1,99 @@
+"""What the shell observed, reduced to the facts the decisions need.
+
+Reading a Job's state is itself a decision (a Job is finished by its conditions, not by a
+counter), so it lives here, pure, next to the types the decide step consumes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import names
+from .jobs import ANNOTATION_RUN
+from .runs import Trigger, version_index
+
+ACTIVE = "Active"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    version: str
+    index: int
+    state: str  # ACTIVE | SUCCEEDED | FAILED
+    trigger: Trigger | None
+    parent_version: str | None
+    started_at: str | None
+    finished_at: str | None
+    reason: str = ""
+    message: str = ""
+
+
+def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return condition
+    return None
+
+
+def job_view(job: dict[str, Any]) -> JobView | None:
+    """The view of one of our Jobs, or None for a Job that is not a run of ours."""
+    meta = job.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    version = labels.get(names.LABEL_RUN)
+    if not version:
+        return None
+    try:
+        record = json.loads((meta.get("annotations") or {}).get(ANNOTATION_RUN) or "{}")
+    except json.JSONDecodeError:
+        record = {}
+    status = job.get("status") or {}
+    complete = _condition(job, "Complete")
+    failed = _condition(job, "Failed")
+    if complete:
+        state, reason, message = SUCCEEDED, "", ""
+        finished = status.get("completionTime") or complete.get("lastTransitionTime")
+    elif failed:
+        state = FAILED
+        reason = failed.get("reason") or "JobFailed"
+        message = failed.get("message") or "the trainer Job failed"
+        finished = failed.get("lastTransitionTime")
+    else:
+        state, reason, message, finished = ACTIVE, "", "", None
+    return JobView(
+        name=meta.get("name", ""),
+        version=version,
+        index=version_index(version),
+        state=state,
+        trigger=Trigger.from_dict(record.get("trigger")),
+        parent_version=record.get("parentVersion"),
+        started_at=status.get("startTime") or meta.get("creationTimestamp"),
+        finished_at=finished,
+        reason=reason,
+        message=message,
+    )
+
+
+@dataclass(frozen=True)
+class ArtifactOutcome:
+    """What S3 says about a finished run's version."""
+
+    manifest: dict[str, Any] | None
+    problems: tuple[str, ...] = ()  # checksum/size mismatches of a present manifest
+    error: dict[str, Any] | None = None  # the trainer's error.json, if any
+    uri: str = ""
+    storage_error: str | None = None  # S3 could not be read: decide later, do not fail the run
+
+
+@dataclass(frozen=True)
+class Observed:
+    spec_problems: tuple[str, ...] = ()
+    # A dependency the policy names but that is not usable: (reason, message).
+    dependency_problem: tuple[str, str] | None = None
+    jobs: tuple[JobView, ...] = ()
+    outcomes: dict[str, ArtifactOutcome] = field(default_factory=dict)
+    new_samples: int | None = None

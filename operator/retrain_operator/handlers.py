@@ -1,0 +1,92 @@
+"""The kopf layer: wiring only.
+
+Each policy gets one long-lived loop (a kopf daemon) that reconciles, then sleeps until the
+plan's requeue time or until something it cares about changes: the policy itself or one of
+its Jobs. No handler decides anything; `reconcile` gathers, the core decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import kopf
+
+from .adapters import metrics
+from .api import names
+from .reconcile import Context, reconcile
+
+log = logging.getLogger(__name__)
+
+# Set by the CLI before kopf starts (kopf handlers are module-level by design).
+CONTEXT: Context | None = None
+ERROR_BACKOFF = 10.0
+
+
+class Wakeups:
+    """One asyncio.Event per policy, set when something the policy's loop waits for happened."""
+
+    def __init__(self) -> None:
+        self._events: dict[tuple[str, str], asyncio.Event] = defaultdict(asyncio.Event)
+
+    def event(self, namespace: str, name: str) -> asyncio.Event:
+        return self._events[(namespace, name)]
+
+    def wake(self, namespace: str | None, name: str | None) -> None:
+        if namespace and name and (namespace, name) in self._events:
+            self._events[(namespace, name)].set()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._events.pop((namespace, name), None)
+
+
+WAKEUPS = Wakeups()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = f"{names.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=names.GROUP)
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
+    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@kopf.daemon(names.GROUP, names.VERSION, names.PLURAL, cancellation_timeout=10.0)
+async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
+    wake = WAKEUPS.event(namespace, name)
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await reconcile(CONTEXT, namespace, name)
+            except Exception:
+                log.exception("reconcile of %s/%s failed; retrying in %ss", namespace, name, ERROR_BACKOFF)
+                metrics.RECONCILE_ERRORS.labels(namespace=namespace, policy=name).inc()
+                delay = ERROR_BACKOFF
+            await _sleep(stopped, wake, delay)
+    finally:
+        WAKEUPS.forget(namespace, name)
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
+def policy_changed(name: str, namespace: str, **_: Any) -> None:
+    WAKEUPS.wake(namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+def job_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
+    WAKEUPS.wake(namespace, labels.get(names.LABEL_POLICY))

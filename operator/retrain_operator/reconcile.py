@@ -1,0 +1,149 @@
+"""One reconcile of one policy: gather what is, ask the core what to do, do it, write status once.
+
+Blocking client calls (kubernetes, boto3) run in worker threads so one slow S3 endpoint does
+not stall every other policy's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from .adapters import metrics
+from .adapters.clock import Clock
+from .adapters.kube import Kube
+from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
+from .api.spec import PolicySpec
+from .api.validation import problems as spec_problems
+from .core.decide import MAX_REQUEUE, Plan, PolicyState, Settings, decide
+from .core.observed import ArtifactOutcome, Observed, job_view
+from .core.runs import version_index
+from .core.timeutil import from_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    kube: Kube
+    clock: Clock
+    settings: Settings
+    max_requeue: float = MAX_REQUEUE
+
+
+def _state(body: dict[str, Any]) -> PolicyState:
+    meta = body.get("metadata") or {}
+    return PolicyState(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        created=from_rfc3339(meta.get("creationTimestamp")) or from_rfc3339("1970-01-01T00:00:00Z"),
+        spec=body.get("spec") or {},
+        status=body.get("status") or {},
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def _owned(job: dict[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in (job.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that turns `old` into `new` at the top level (removed keys become null)."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    patch.update(new)
+    return {"status": patch}
+
+
+async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyStorage | None]:
+    problems = tuple(spec_problems(policy.spec))
+    if problems:
+        return Observed(spec_problems=problems), None
+    spec = PolicySpec.from_dict(policy.spec)
+    jobs = await asyncio.to_thread(ctx.kube.list_jobs, policy.namespace, policy.name)
+    views = tuple(view for job in jobs if _owned(job, policy.uid) and (view := job_view(job)) is not None)
+    secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
+    credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
+    storage = None
+    if credentials is not None:
+        storage = PolicyStorage(spec, policy.namespace, policy.name, client_for(spec, credentials))
+        problem = await asyncio.to_thread(storage.check_bucket)
+    return Observed(dependency_problem=problem, jobs=views), storage
+
+
+async def _gather(plan: Plan, observed: Observed, storage: PolicyStorage | None,
+                  policy: PolicyState) -> Observed:
+    outcomes = dict(observed.outcomes)
+    for version in plan.wants.outcomes:
+        if storage is None:
+            outcomes[version] = ArtifactOutcome(manifest=None, storage_error="storage is not accessible")
+        else:
+            outcomes[version] = await asyncio.to_thread(storage.outcome, version)
+    new_samples = observed.new_samples
+    if plan.wants.new_samples:
+        current = (policy.status.get("currentModel") or {}).get("version")
+        new_samples = await asyncio.to_thread(storage.new_samples, current) if storage else 0
+    return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples)
+
+
+def _record_metrics(policy: PolicyState, plan: Plan) -> None:
+    labels = {"namespace": policy.namespace, "policy": policy.name}
+    status = plan.status
+    for event in plan.events:
+        if event.reason == "RunStarted":
+            trigger = ((status.get("activeRun") or {}).get("trigger") or {}).get("type", "unknown")
+            metrics.RUNS_STARTED.labels(trigger=trigger, **labels).inc()
+        elif event.reason in {"RunSucceeded", "RunFailed"}:
+            outcome = "succeeded" if event.reason == "RunSucceeded" else "failed"
+            metrics.RUNS_FINISHED.labels(outcome=outcome, **labels).inc()
+            last = status.get("lastRun") or {}
+            started, finished = from_rfc3339(last.get("startedAt")), from_rfc3339(last.get("finishedAt"))
+            if started and finished:
+                metrics.TRAINING_DURATION.labels(**labels).observe((finished - started).total_seconds())
+        elif event.reason == "RunSkipped":
+            metrics.RUNS_SKIPPED.labels(**labels).inc()
+    current = (status.get("currentModel") or {}).get("version")
+    if current:
+        metrics.CURRENT_VERSION.labels(**labels).set(version_index(current))
+
+
+async def reconcile(ctx: Context, namespace: str, name: str) -> float:
+    """Reconcile once; returns the seconds until the next look."""
+    body = await asyncio.to_thread(ctx.kube.get_policy, namespace, name)
+    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return ctx.max_requeue
+    policy = _state(body)
+    observed, storage = await _observe(ctx, policy)
+    plan = decide(policy, observed, ctx.clock.now(), ctx.settings)
+    for _ in range(3):  # each round answers the facts the previous decision asked for
+        if not plan.wants:
+            break
+        observed = await _gather(plan, observed, storage, policy)
+        plan = decide(policy, observed, ctx.clock.now(), ctx.settings)
+    if plan.wants:
+        raise RuntimeError(f"decision still wants {plan.wants} after gathering")
+
+    if plan.create_job is not None:
+        job, created = await asyncio.to_thread(ctx.kube.create_job, plan.create_job)
+        log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",
+                 job["metadata"]["name"], namespace, name)
+    if plan.status != policy.status:
+        await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name,
+                                _status_patch(policy.status, plan.status))
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        log.log(level, "%s/%s %s: %s", namespace, name, event.reason, event.message)
+    _record_metrics(policy, plan)
+    if plan.prune_versions and storage is not None:
+        try:
+            await asyncio.to_thread(storage.prune, list(plan.prune_versions))
+        except Exception:  # pruning is housekeeping: never fail a reconcile for it
+            log.exception("pruning %s of %s/%s failed", plan.prune_versions, namespace, name)
+    return min(plan.requeue_after, ctx.max_requeue)

@@ -1,0 +1,88 @@
+"""One local cluster (test API server + local executor + real operator subprocess) per test module."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from retrain_operator.sandbox import dataset
+from retrain_operator.sandbox.cluster import LocalCluster
+from retrain_operator.sandbox.seaweed import SeaweedS3
+
+
+@pytest.fixture(scope="module")
+def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clock") / "now"
+    path.write_text("")  # empty: the operator uses the system clock
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[LocalCluster]:
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, clock_file=clock_file, max_requeue=1.0)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+class Scenario:
+    """One namespace with its own buckets, Secret and data: tests never see each other's objects."""
+
+    def __init__(self, cluster: LocalCluster, s3: Any):
+        self.cluster = cluster
+        self.s3 = s3
+        suffix = uuid.uuid4().hex[:8]
+        self.namespace = f"it-{suffix}"
+        self.data_bucket = f"data-{suffix}"
+        self.model_bucket = f"models-{suffix}"
+        for bucket in (self.data_bucket, self.model_bucket):
+            s3.create_bucket(Bucket=bucket)
+        cluster.ensure_namespace(self.namespace)
+        cluster.create_s3_secret(self.namespace, "s3-credentials")
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.data_bucket, Key=key, Body=body)
+
+    def load_history(self, rows: int = 1500, seed: int = 1) -> None:
+        self.put("churn/history/part-000.parquet", dataset.to_parquet(dataset.churn_table(rows, seed=seed)))
+
+    def policy_spec(self, **overrides: Any) -> dict[str, Any]:
+        assert self.cluster.seaweed is not None
+        spec: dict[str, Any] = {
+            "model": {"estimator": "SGDClassifier", "task": "classification", "target": dataset.TARGET,
+                      "features": dataset.FEATURES, "params": {"loss": "log_loss", "random_state": 0}},
+            "data": {"history": f"s3://{self.data_bucket}/churn/history/",
+                     "incoming": f"s3://{self.data_bucket}/churn/incoming/",
+                     "validation": {"minRows": 50}},
+            "storage": {"bucket": self.model_bucket, "prefix": "models", "endpoint": self.cluster.seaweed.endpoint,
+                        "credentialsSecret": {"name": "s3-credentials"}},
+            "training": {"strategy": "full", "backoffLimit": 0},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict):  # merged one level deep; a None value removes the field
+                merged = {**spec.get(key, {}), **value}
+                spec[key] = {k: v for k, v in merged.items() if v is not None}
+            else:
+                spec[key] = value
+        return spec
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.cluster.policy(self.namespace, name).get("status") or {}
+
+    def wait_status(self, name: str, predicate, what: str, timeout: float = 90.0) -> dict[str, Any]:
+        return self.cluster.wait(lambda: (lambda s: s if predicate(s) else None)(self.status(name)), timeout, what)
+
+    def wait_recorded(self, name: str, version: str, timeout: float = 90.0) -> dict[str, Any]:
+        return self.wait_status(
+            name, lambda s: (s.get("lastRun") or {}).get("version") == version and not s.get("activeRun"),
+            f"{name} to record {version}", timeout)
+
+
+@pytest.fixture()
+def scenario(cluster: LocalCluster, s3: Any) -> Scenario:
+    return Scenario(cluster, s3)
