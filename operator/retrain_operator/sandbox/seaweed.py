@@ -115,8 +115,9 @@ class SeaweedS3:
         }]}))
         s3_config.chmod(0o600)
         self.log_path = self.data_dir / "weed.log"
+        (self.data_dir / "logs").mkdir(exist_ok=True)
         command = [
-            weed_binary(), "mini",
+            weed_binary(), f"-logdir={self.data_dir / 'logs'}", "mini",
             f"-dir={self.data_dir / 'data'}",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.config={s3_config}",

@@ -1,0 +1,259 @@
+"""The RetrainPolicy OpenAPI schema as code: the one source of the CRD, the validation and the field reference.
+
+Defaults here equal those in `spec.py` (a unit test holds them together). Cross-field rules are
+CEL (`x-kubernetes-validations`), evaluated by the API server at admission and by the
+operator's own validation for clusters or test servers that do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .estimators import ESTIMATORS
+
+Schema = dict[str, Any]
+
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
+CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
+QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+GPU = "nvidia.com/gpu"
+
+
+def _str(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _int(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "description": description, **extra}
+
+
+def _num(description: str, **extra: Any) -> Schema:
+    return {"type": "number", "description": description, **extra}
+
+
+def _obj(description: str, properties: dict[str, Schema], required: list[str] | None = None,
+         **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "description": description, "properties": properties, **extra}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _names(task: str | None = None, incremental: bool | None = None) -> list[str]:
+    return sorted(name for name, info in ESTIMATORS.items()
+                  if (task is None or info.task == task)
+                  and (incremental is None or (info.incremental is not None) == incremental))
+
+
+def _cel_list(items: list[str]) -> str:
+    return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
+def _quantities(description: str) -> Schema:
+    return {"type": "object", "description": description, "maxProperties": 16,
+            "additionalProperties": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY}}
+
+
+def model_schema() -> Schema:
+    return _obj("What to train.", {
+        "estimator": _str("A scikit-learn estimator class from the allow-list (never an import path).",
+                          enum=sorted(ESTIMATORS)),
+        "task": _str("The learning task; must match the estimator.", enum=["classification", "regression"],
+                     default="classification"),
+        "target": _str("The label column.", minLength=1, maxLength=253),
+        "features": {"type": "array", "description": "Feature columns; default: every column but the target "
+                                                     "and the timestamp column.",
+                     "items": {"type": "string", "minLength": 1, "maxLength": 253}, "maxItems": 1000,
+                     "x-kubernetes-list-type": "set"},
+        "params": {"type": "object", "description": "Constructor parameters of the estimator.",
+                   "x-kubernetes-preserve-unknown-fields": True},
+    }, required=["estimator", "target"], **{"x-kubernetes-validations": [
+        {"rule": f"self.task != 'classification' || self.estimator in {_cel_list(_names('classification'))}",
+         "message": "model.estimator is a regression estimator but model.task is classification"},
+        {"rule": f"self.task != 'regression' || self.estimator in {_cel_list(_names('regression'))}",
+         "message": "model.estimator is a classification estimator but model.task is regression"},
+        {"rule": "!has(self.features) || !(self.target in self.features)",
+         "message": "model.features must not contain the target column"},
+    ]})
+
+
+def data_schema() -> Schema:
+    return _obj("Where the training data lives (S3, Parquet or CSV).", {
+        "history": _str("S3 URI of the historical data: one object, or a prefix ending in '/'.",
+                        pattern=S3_URI, maxLength=1024),
+        "incoming": _str("S3 URI of the prefix where new labeled batches land.", pattern=S3_URI, maxLength=1024),
+        "format": _str("File format; auto decides by suffix (.parquet, .csv, .csv.gz).",
+                       enum=["auto", "parquet", "csv"], default="auto"),
+        "timestampColumn": _str("Column with event times (used by the window strategy).", maxLength=253),
+        "validation": _obj("Checks the trainer makes before training.", {
+            "minRows": _int("Fewest rows to train on.", minimum=1, default=50),
+            "maxNullFraction": _num("Largest share of nulls allowed in a used column.", minimum=0, maximum=1,
+                                    default=0.2),
+            "labels": {"type": "array", "description": "The allowed label values (classification).",
+                       "items": {"x-kubernetes-int-or-string": True}, "maxItems": 1000},
+        }),
+    }, **{"x-kubernetes-validations": [
+        {"rule": "has(self.history) || has(self.incoming)",
+         "message": "data needs history or incoming (or both)"},
+    ]})
+
+
+def storage_schema() -> Schema:
+    return _obj("Where models, metrics and manifests go (S3-compatible).", {
+        "bucket": _str("Bucket name.", pattern=BUCKET),
+        "prefix": _str("Key prefix inside the bucket.", default="", maxLength=512),
+        "endpoint": _str("Endpoint URL of an S3-compatible store; empty for AWS S3.",
+                         pattern=r"^https?://[^\s]+$", maxLength=512),
+        "region": _str("Region.", default="us-east-1", maxLength=64),
+        "credentialsSecret": _obj("The Secret (same namespace) holding the credentials; never put keys here.", {
+            "name": _str("Secret name.", pattern=DNS_LABEL, maxLength=253),
+            "accessKeyIdKey": _str("Key of the access key id.", default="AWS_ACCESS_KEY_ID", maxLength=253),
+            "secretAccessKeyKey": _str("Key of the secret access key.", default="AWS_SECRET_ACCESS_KEY",
+                                       maxLength=253),
+            "sessionTokenKey": _str("Key of a session token, if any.", maxLength=253),
+        }, required=["name"]),
+    }, required=["bucket", "credentialsSecret"])
+
+
+def triggers_schema() -> Schema:
+    return _obj("When to retrain. A manual run is requested by setting the annotation "
+                "retrain.mlops.dev/trigger to a new value.", {
+        "schedule": _obj("A cron schedule. A missed run is run once, never a burst.", {
+            "cron": _str("Five-field cron expression or @daily-style macro.", pattern=CRON, maxLength=128),
+            "timeZone": _str("IANA time zone the cron is read in.", default="UTC", maxLength=64),
+            "startingDeadline": _str("Skip a tick when it cannot start within this long (Go duration).",
+                                     pattern=DURATION, maxLength=32),
+        }, required=["cron"]),
+        "cooldown": _str("Least time between the end of a run and the start of the next (Go duration, "
+                         "e.g. 6h).", pattern=DURATION, maxLength=32),
+        "minNewSamples": _int("Skip a run when fewer new rows arrived since the current model (0 = off).",
+                              minimum=0, default=0),
+        "manualBypassesCooldown": {"type": "boolean", "description": "A manual trigger ignores the cooldown.",
+                                   "default": True},
+    })
+
+
+def training_schema() -> Schema:
+    toleration = _obj("A toleration.", {
+        "key": _str("Taint key.", maxLength=253),
+        "operator": _str("Exists or Equal.", enum=["Exists", "Equal"]),
+        "value": _str("Taint value.", maxLength=253),
+        "effect": _str("Taint effect.", enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+        "tolerationSeconds": _int("How long to tolerate a NoExecute taint.", minimum=0),
+    })
+    return _obj("How to train, and the Job that does it.", {
+        "strategy": _str("full: all data; incremental: continue from the current model on new data plus "
+                         "replay; window: only the most recent span.", enum=["full", "incremental", "window"],
+                         default="full"),
+        "incremental": _obj("Options of the incremental strategy.", {
+            "replayFraction": _num("Share of historical rows replayed among the training rows "
+                                   "(against catastrophic forgetting).", minimum=0, maximum=0.99, default=0.8),
+        }),
+        "window": _obj("Options of the window strategy.", {
+            "duration": _str("Span of data kept, back from the newest row (Go duration).", pattern=DURATION,
+                             default="7d", maxLength=32),
+            "halfLife": _str("Recency weighting: a row this much older weighs half.", pattern=DURATION,
+                             maxLength=32),
+        }),
+        "testFraction": _num("Held-out share for evaluation.", minimum=0.05, maximum=0.5, default=0.2),
+        "randomSeed": _int("Seed of splits and sampling.", default=42),
+        "image": _str("Trainer image; default: the operator's trainer image.", maxLength=512),
+        "imagePullPolicy": _str("Image pull policy.", enum=["Always", "IfNotPresent", "Never"]),
+        "command": {"type": "array", "description": "Container command (bring your own trainer).",
+                    "items": {"type": "string", "maxLength": 4096}, "maxItems": 64},
+        "args": {"type": "array", "description": "Container args.",
+                 "items": {"type": "string", "maxLength": 4096}, "maxItems": 256},
+        "env": {"type": "array", "description": "Extra plain environment variables (secrets only via "
+                                                "storage.credentialsSecret).", "maxItems": 128,
+                "items": _obj("A variable.", {"name": _str("Name.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                                           maxLength=256),
+                                              "value": _str("Value.", maxLength=32768)}, required=["name"])},
+        "resources": _obj("Container resources; GPUs as limits, e.g. nvidia.com/gpu: 1.", {
+            "requests": _quantities("Requested resources."),
+            "limits": _quantities("Resource limits."),
+        }, **{"x-kubernetes-validations": [
+            {"rule": f"!has(self.limits) || !('{GPU}' in self.limits) || "
+                     f"string(self.limits['{GPU}']).matches('^[0-9]+$')",
+             "message": "the GPU count (nvidia.com/gpu) must be a whole number"},
+            {"rule": f"!has(self.requests) || !('{GPU}' in self.requests) || "
+                     f"(has(self.limits) && '{GPU}' in self.limits && "
+                     f"string(self.requests['{GPU}']) == string(self.limits['{GPU}']))",
+             "message": "a GPU request must equal the GPU limit"},
+        ]}),
+        "nodeSelector": {"type": "object", "description": "Node labels the trainer pod needs.",
+                         "additionalProperties": {"type": "string"}, "maxProperties": 64},
+        "tolerations": {"type": "array", "description": "Tolerations of the trainer pod.", "items": toleration,
+                        "maxItems": 64},
+        "affinity": {"type": "object", "description": "Affinity of the trainer pod (core/v1 Affinity).",
+                     "x-kubernetes-preserve-unknown-fields": True},
+        "runtimeClassName": _str("Runtime class, e.g. nvidia.", maxLength=253),
+        "serviceAccountName": _str("Service account of the trainer pod.", maxLength=253),
+        "priorityClassName": _str("Priority class of the trainer pod.", maxLength=253),
+        "backoffLimit": _int("Retries of a failed trainer pod.", minimum=0, maximum=20, default=2),
+        "activeDeadlineSeconds": _int("Longest a run may take.", minimum=1, default=3600),
+        "ttlSecondsAfterFinished": _int("Delete a finished Job after this long.", minimum=0, default=86400),
+    }, **{"x-kubernetes-validations": [
+        {"rule": "!has(self.incremental) || self.strategy == 'incremental'",
+         "message": "training.incremental is only for strategy incremental"},
+        {"rule": "!has(self.window) || self.strategy == 'window'",
+         "message": "training.window is only for strategy window"},
+    ]})
+
+
+def spec_schema() -> Schema:
+    incremental = _cel_list(_names(incremental=True))
+    return _obj("The desired retraining behaviour.", {
+        "model": model_schema(),
+        "data": data_schema(),
+        "storage": storage_schema(),
+        "triggers": triggers_schema(),
+        "training": training_schema(),
+        "historyLimit": _int("Model versions kept in status and in S3.", minimum=1, maximum=100, default=10),
+        "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
+    }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [
+        {"rule": f"!has(self.training) || !has(self.training.strategy) || self.training.strategy != 'incremental'"
+                 f" || self.model.estimator in {incremental}",
+         "message": "strategy incremental needs an estimator with partial_fit or warm_start"},
+        {"rule": "!has(self.data.timestampColumn) || self.data.timestampColumn != self.model.target",
+         "message": "data.timestampColumn must differ from model.target"},
+    ]})
+
+
+def status_schema() -> Schema:
+    return {"type": "object", "description": "What the operator observed and did.",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {
+                "phase": _str("Pending, Training, Ready, Degraded, Blocked, Invalid or Suspended."),
+                "message": _str("A one-line summary."),
+                "observedGeneration": _int("The generation this status describes."),
+                "conditions": {"type": "array", "description": "Ready, Training, Trained.",
+                               "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+                               "items": _obj("A condition.", {
+                                   "type": _str("Condition type."), "status": _str("True, False or Unknown."),
+                                   "reason": _str("CamelCase reason."), "message": _str("Details."),
+                                   "observedGeneration": _int("Generation observed."),
+                                   "lastTransitionTime": _str("When status last changed.", format="date-time"),
+                               }, required=["type", "status"])},
+                "currentModel": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                 "description": "The version in use: version, uri, trainedAt, metrics."},
+                "activeRun": {"type": "object", "nullable": True, "x-kubernetes-preserve-unknown-fields": True,
+                              "description": "The run in progress."},
+                "lastRun": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                            "description": "The last finished run and its outcome."},
+                "history": {"type": "array", "description": "Recent versions, newest first.",
+                            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                "nextRunAt": {"type": "string", "nullable": True, "description": "The next scheduled run."},
+                "lastScheduleTime": _str("The last cron tick consumed."),
+                "lastManualTrigger": _str("The last trigger annotation value consumed."),
+                "runCounter": _int("Runs started so far; names the next version."),
+            }}
+
+
+def openapi_schema() -> Schema:
+    return {"type": "object", "description": "A policy for retraining one model.", "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+        "spec": spec_schema(), "status": status_schema(),
+    }, "required": ["spec"]}

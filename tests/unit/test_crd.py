@@ -1,0 +1,107 @@
+"""The CRD is generated from one schema source; it agrees with the typed spec and the checked-in YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retrain_operator.api import crd as crd_module
+from retrain_operator.api.schema import spec_schema
+from retrain_operator.api.spec import PolicySpec
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = {"model": {"estimator": "SGDClassifier", "target": "y"}, "data": {"history": "s3://data/x/"},
+           "storage": {"bucket": "models", "credentialsSecret": {"name": "s3"}}}
+
+
+def test_the_checked_in_crd_is_the_generated_one():
+    on_disk = (ROOT / crd_module.CRD_PATH).read_text()
+    assert on_disk == crd_module.render_yaml(), "run: python -m retrain_operator.api.crd --write"
+
+
+def _walk(schema: dict[str, Any], path: str = "spec"):
+    yield path, schema
+    for name, child in (schema.get("properties") or {}).items():
+        yield from _walk(child, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+
+
+def test_the_schema_is_structural():
+    for path, node in _walk(crd_module.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]):
+        assert "type" in node or node.get("x-kubernetes-int-or-string") or \
+            node.get("x-kubernetes-preserve-unknown-fields"), path
+
+
+def _default(path: str) -> Any:
+    node: dict[str, Any] = spec_schema()
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node.get("default")
+
+
+# schema path -> how the typed spec exposes it
+DEFAULTS = {
+    "model.task": lambda s: s.model.task,
+    "data.format": lambda s: s.data.format,
+    "data.validation.minRows": lambda s: s.data.validation.min_rows,
+    "data.validation.maxNullFraction": lambda s: s.data.validation.max_null_fraction,
+    "storage.prefix": lambda s: s.storage.prefix,
+    "storage.region": lambda s: s.storage.region,
+    "storage.credentialsSecret.accessKeyIdKey": lambda s: s.storage.credentials.access_key_id_key,
+    "storage.credentialsSecret.secretAccessKeyKey": lambda s: s.storage.credentials.secret_access_key_key,
+    "triggers.minNewSamples": lambda s: s.triggers.min_new_samples,
+    "triggers.schedule.timeZone": lambda _: PolicySpec.from_dict(
+        {**MINIMAL, "triggers": {"schedule": {"cron": "0 3 * * *"}}}).triggers.schedule.time_zone,
+    "triggers.manualBypassesCooldown": lambda s: s.triggers.manual_bypasses_cooldown,
+    "training.strategy": lambda s: s.training.strategy,
+    "training.incremental.replayFraction": lambda s: s.training.replay_fraction,
+    "training.window.duration": lambda s: s.training.window.duration,
+    "training.testFraction": lambda s: s.training.test_fraction,
+    "training.randomSeed": lambda s: s.training.random_seed,
+    "training.backoffLimit": lambda s: s.training.backoff_limit,
+    "training.activeDeadlineSeconds": lambda s: s.training.active_deadline_seconds,
+    "training.ttlSecondsAfterFinished": lambda s: s.training.ttl_seconds_after_finished,
+    "historyLimit": lambda s: s.history_limit,
+    "suspend": lambda s: s.suspend,
+}
+
+
+def test_schema_defaults_equal_the_typed_specs_defaults():
+    parsed = PolicySpec.from_dict(MINIMAL)
+    for path, read in DEFAULTS.items():
+        assert _default(path) == read(parsed), path
+
+
+def test_every_schema_default_is_checked():
+    defaulted = {path.removeprefix("spec.") for path, node in _walk(spec_schema()) if "default" in node}
+    assert defaulted == set(DEFAULTS)
+
+
+def test_every_field_the_typed_spec_reads_is_in_the_schema():
+    # The typed spec is built from these camelCase keys; each must be a schema property.
+    source = (ROOT / "operator/retrain_operator/api/spec.py").read_text()
+    import re
+
+    keys = set(re.findall(r'\.get\("([A-Za-z]+)"', source)) | set(re.findall(r'\["([A-Za-z]+)"\]', source))
+    properties = {path.rsplit(".", 1)[-1] for path, _ in _walk(spec_schema())}
+    assert keys - properties == set()
+    assert dataclasses.is_dataclass(PolicySpec)
+
+
+def test_printer_columns_cover_what_kubectl_get_shows():
+    columns = {c["name"]: c for c in crd_module.crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert {"Phase", "Model", "Last Trained", "Next Run", "Age"} <= set(columns)
+    assert columns["Model"]["jsonPath"] == ".status.currentModel.version"
+
+
+def test_the_crd_yaml_parses_and_has_the_status_subresource():
+    document = yaml.safe_load((ROOT / crd_module.CRD_PATH).read_text())
+    version = document["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert document["spec"]["names"]["shortNames"] == ["rtp"]
