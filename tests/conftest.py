@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from retrain_operator.sandbox.seaweed import SeaweedS3
 
 

@@ -13,6 +13,9 @@ from . import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        # Before kubernetes is imported: it reads KUBECONFIG once, and kopf's login uses that default.
+        os.environ["KUBECONFIG"] = args.kubeconfig
     import kopf
     import prometheus_client
 
@@ -22,8 +25,6 @@ def _run(args: argparse.Namespace) -> int:
     from .core.decide import Settings
     from .reconcile import Context
 
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it too
     api_client = load_api_client(args.kubeconfig)
     handlers.CONTEXT = Context(
         kube=Kube(api_client),

@@ -16,8 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from ..api.spec import PolicySpec
 from ..artifacts.data import count_rows, list_data_objects
+from ..artifacts.errors import StorageError
 from ..artifacts.layout import version_prefix
-from ..artifacts.store import ArtifactStore, StorageError
+from ..artifacts.store import ArtifactStore
 from ..core.observed import ArtifactOutcome
 
 Problem = tuple[str, str]

@@ -1,0 +1,27 @@
+"""The trainer's failure classes and their exit codes (see docs/trainer-contract.md)."""
+
+from __future__ import annotations
+
+from retrain_operator.artifacts.errors import DataError, StorageError
+
+
+class ConfigError(Exception):
+    """The run configuration cannot be acted on; no retry can fix it."""
+
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_CONFIG = 2
+EXIT_DATA = 3
+EXIT_STORAGE = 4
+
+
+def classify(error: BaseException) -> tuple[int, str]:
+    """(exit code, CamelCase reason) for an error."""
+    if isinstance(error, ConfigError):
+        return EXIT_CONFIG, "ConfigError"
+    if isinstance(error, DataError):
+        return EXIT_DATA, "DataError"
+    if isinstance(error, StorageError):
+        return EXIT_STORAGE, error.reason
+    return EXIT_UNEXPECTED, type(error).__name__

@@ -1,0 +1,152 @@
+"""One training run: load, validate, select, fit, evaluate, publish (manifest last)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import joblib
+import pandas as pd
+from retrain_operator.api import names
+from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, version_prefix
+from retrain_operator.artifacts.s3 import make_client
+from retrain_operator.artifacts.store import ArtifactStore
+from sklearn.model_selection import train_test_split
+
+from . import accelerator, dataset, evaluate, strategies
+from .checksum_files import describe
+from .config import RunConfig
+from .model import new_pipeline
+
+log = logging.getLogger(__name__)
+
+
+def _parent(store: ArtifactStore, config: RunConfig) -> tuple[Any, dict[str, Any]] | None:
+    if not config.parent_version:
+        return None
+    prefix = version_prefix(config.prefix, config.namespace, config.policy, config.parent_version)
+    manifest = store.read_manifest(prefix)
+    if manifest is None:
+        raise DataError(f"the parent version {config.parent_version} has no manifest at s3://{config.bucket}/{prefix}")
+    try:
+        model_bytes = store.load_verified(prefix, manifest, (manifest.get("model") or {}).get("file", MODEL_FILE))
+    except ChecksumMismatchError as error:
+        raise DataError(f"the parent model cannot be trusted: {error}") from error
+    return joblib.load(io.BytesIO(model_bytes)), manifest
+
+
+def _split(frame: pd.DataFrame, config: RunConfig, weights: Any) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    stratify = frame[config.target] if config.task == "classification" else None
+    if stratify is not None and stratify.value_counts().min() < 2:
+        stratify = None
+    index = frame.index.to_numpy()
+    train_index, test_index = train_test_split(index, test_size=config.test_fraction,
+                                               random_state=config.random_seed, stratify=stratify)
+    positions = pd.Series(range(len(frame)), index=frame.index)
+    train_weights = None if weights is None else weights[positions.loc[train_index].to_numpy()]
+    return frame.loc[train_index], frame.loc[test_index], train_weights
+
+
+def _libraries() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "joblib", "retrain-operator"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def run(config: RunConfig) -> dict[str, Any]:
+    """Train one version; returns its manifest. Raises ConfigError / DataError / StorageError."""
+    started = time.monotonic()
+    client = make_client(config.endpoint, config.region)
+    store = ArtifactStore(client, config.bucket)
+    prefix = version_prefix(config.prefix, config.namespace, config.policy, config.version)
+    if store.read_manifest(prefix) is not None:
+        log.info("s3://%s/%smanifest.json exists: version %s is already finished", config.bucket, prefix,
+                 config.version)
+        return store.read_manifest(prefix) or {}
+
+    parent = _parent(store, config) if config.strategy == "incremental" else None
+    loaded = dataset.load(client, config)
+    features = dataset.feature_columns(loaded.frame, config)
+    dataset.validate(loaded.frame, features, config)
+    used_before = {item["uri"] for item in ((parent[1].get("data") or {}).get("objects") or [])} if parent else set()
+    new_uris = {obj.uri for obj in loaded.objects if obj.uri not in loaded.history_uris and obj.uri not in used_before}
+
+    if config.strategy == "incremental" and parent is not None:
+        selection = strategies.select_incremental(loaded.frame, new_uris, config.replay_fraction, config.random_seed)
+    elif config.strategy == "window":
+        selection = strategies.select_window(loaded.frame, config.timestamp_column, config.window_seconds,
+                                             config.half_life_seconds)
+    else:
+        selection = strategies.select_full(loaded.frame, new_uris)
+    if len(selection.frame) < config.min_rows:
+        raise DataError(f"{len(selection.frame)} rows selected by strategy {config.strategy}, fewer than "
+                        f"validation.minRows={config.min_rows}")
+
+    train, test, weights = _split(selection.frame, config, selection.weights)
+    fit_selection = strategies.Selection(train, weights=weights)
+    loaded_at = time.monotonic()
+    if parent is not None:
+        pipeline = strategies.continue_from(parent[0], config)
+        strategies.fit(pipeline, fit_selection, features, config.target, incremental=True, config=config)
+    else:
+        pipeline = new_pipeline(config.estimator, config.params, train, features)
+        strategies.fit(pipeline, fit_selection, features, config.target, incremental=False, config=config)
+    fitted_at = time.monotonic()
+
+    predictions = pipeline.predict(test[features])
+    if config.task == "classification":
+        held_out = evaluate.classification(test[config.target], predictions)
+    else:
+        held_out = evaluate.regression(test[config.target], predictions)
+    rows = {**selection.rows, "train": len(train), "test": len(test)}
+    metrics_doc = {"task": config.task, "version": config.version, "heldOut": held_out, "rows": rows}
+
+    model_buffer = io.BytesIO()
+    joblib.dump(pipeline, model_buffer)
+    files = {MODEL_FILE: model_buffer.getvalue(),
+             METRICS_FILE: json.dumps(metrics_doc, indent=2, sort_keys=True).encode()}
+    for name, data in files.items():
+        store.put_bytes(prefix + name, data, "application/json" if name.endswith(".json") else
+                        "application/octet-stream")
+
+    objects = [{"uri": obj.uri, "etag": obj.etag, "size": obj.size} for obj in loaded.objects]
+    identity = hashlib.sha256("\n".join(f"{o['uri']} {o['etag']}" for o in sorted(
+        objects, key=lambda o: o["uri"])).encode()).hexdigest()
+    estimator = pipeline.named_steps["estimator"]
+    manifest = {
+        "apiVersion": names.API_VERSION,
+        "kind": "ModelManifest",
+        "version": config.version,
+        "parentVersion": config.parent_version,
+        "policy": {"namespace": config.namespace, "name": config.policy},
+        "trigger": config.trigger,
+        "createdAt": dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "files": describe(files),
+        "model": {"file": MODEL_FILE, "estimator": config.estimator, "params": config.params, "task": config.task,
+                  "target": config.target, "features": features,
+                  "classes": [str(c) for c in getattr(estimator, "classes_", [])]},
+        "data": {"identity": identity, "objects": objects, "rows": rows},
+        "training": {"strategy": config.strategy, "continuedFrom": config.parent_version if parent else None,
+                     "replayFraction": config.replay_fraction if config.strategy == "incremental" else None,
+                     "accelerator": accelerator.detect(),
+                     "durationSeconds": round(time.monotonic() - started, 3),
+                     "phases": {"loadSeconds": round(loaded_at - started, 3),
+                                "fitSeconds": round(fitted_at - loaded_at, 3)},
+                     **selection.notes},
+        "metrics": evaluate.headline(config.task, held_out),
+        "libraries": _libraries(),
+    }
+    store.put_manifest(prefix + MANIFEST_FILE, manifest)  # last: now the version exists
+    return manifest
