@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 from retrain_operator.api import names
@@ -62,7 +63,8 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
 
     # One Job in total, and the story is told in Events.
     assert len(scenario.cluster.jobs(scenario.namespace)) == 1
-    assert {"RunStarted", "RunSucceeded"} <= set(reasons(scenario, "churn"))
+    scenario.cluster.wait(lambda: {"RunStarted", "RunSucceeded"} <= set(reasons(scenario, "churn")), 15,
+                          "the RunStarted and RunSucceeded Events")
 
 
 def test_incremental_run_continues_from_the_current_version(scenario: Scenario):
@@ -97,7 +99,7 @@ def test_a_corrupt_batch_fails_the_run_and_the_current_model_keeps_serving(scena
     assert status["currentModel"]["version"] == "v1"
     assert status["phase"] == "Degraded"
     assert get_condition(status["conditions"], "Trained")["status"] == "False"
-    assert "RunFailed" in reasons(scenario, "bad")
+    scenario.cluster.wait(lambda: "RunFailed" in reasons(scenario, "bad"), 15, "the RunFailed Event")
     assert ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(
         f"models/{scenario.namespace}/bad/v2/") is None
 
@@ -128,8 +130,10 @@ def test_killing_the_operator_mid_run_never_duplicates_the_job(scenario: Scenari
     status = scenario.wait_recorded("crash", "v1")
     assert status["currentModel"]["version"] == "v1"
     assert [j["metadata"]["name"] for j in cluster.jobs(scenario.namespace)] == ["crash-v1"]
+    cluster.wait(lambda: "RunSucceeded" in reasons(scenario, "crash"), 15, "the RunSucceeded Event")
+    time.sleep(2)  # Events are posted asynchronously: give a duplicate the time to show up
     assert reasons(scenario, "crash").count("RunSucceeded") == 1
-    assert status["runCounter"] == 1
+    assert scenario.status("crash")["runCounter"] == 1
 
 
 def test_a_cron_schedule_fires_at_its_tick_on_an_injected_clock(scenario: Scenario, clock_file):
@@ -160,7 +164,7 @@ def test_a_policy_naming_a_missing_secret_is_blocked_with_a_clear_reason(scenari
     ready = get_condition(status["conditions"], "Ready")
     assert ready["reason"] == "SecretNotFound" and "nope" in ready["message"]
     assert scenario.cluster.jobs(scenario.namespace) == []
-    assert "SecretNotFound" in reasons(scenario, "nosecret")
+    scenario.cluster.wait(lambda: "SecretNotFound" in reasons(scenario, "nosecret"), 15, "the Event")
 
 
 def test_a_missing_bucket_is_reported_not_crashed_on(scenario: Scenario):
@@ -177,7 +181,7 @@ def test_an_invalid_spec_that_admission_missed_is_reported_in_status(scenario: S
     status = scenario.wait_status("badcron", lambda s: s.get("phase") == "Invalid", "phase Invalid")
     ready = get_condition(status["conditions"], "Ready")
     assert ready["reason"] == "InvalidSpec" and "cron" in ready["message"]
-    assert "InvalidSpec" in reasons(scenario, "badcron")
+    scenario.cluster.wait(lambda: "InvalidSpec" in reasons(scenario, "badcron"), 15, "the Event")
 
 
 def test_secrets_never_reach_status_or_job_specs(scenario: Scenario):
