@@ -63,6 +63,7 @@ def api() -> Iterator[ApiServerThread]:
     server = ApiServerThread()
     server.start()
     server.register_crd(CRD)
+    Http(server.url).request("POST", "/api/v1/namespaces", {"metadata": {"name": "ns"}})
     try:
         yield server
     finally:
@@ -71,9 +72,7 @@ def api() -> Iterator[ApiServerThread]:
 
 @pytest.fixture()
 def http(api: ApiServerThread) -> Http:
-    client = Http(api.url)
-    client.request("POST", "/api/v1/namespaces", {"metadata": {"name": "ns"}})  # 201 or 409: both fine
-    return client
+    return Http(api.url)
 
 
 @pytest.fixture()

@@ -314,8 +314,8 @@ def test_the_request_log_stays_bounded(api, http: Http):
         return (time.perf_counter() - started) / count
 
     early = timed(100)
-    timed(2000)
+    timed(1000)
     late = timed(100)
     assert len(api.server._requests) <= api.server.request_log_limit
     assert late < early * 3
-    assert len(api.audit) > 2000  # the compact audit (for RBAC checks) keeps everything
+    assert len(api.audit) > 1200  # the compact audit (for RBAC checks) keeps everything

@@ -90,7 +90,7 @@ def _verb(method: str, action: enums.action | None, name: str | None) -> str:
 
 @attrs.define(kw_only=True)
 class FaithfulKubernetes(kmock.KubernetesEmulator):
-    request_log_limit: int = 500
+    request_log_limit: int = 100
     history_limit: int = 2000
 
     audit: list[AuditRecord] = attrs.field(factory=list, init=False)

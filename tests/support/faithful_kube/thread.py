@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 class ApiServerThread:
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", request_log_limit: int = 500):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", request_log_limit: int = 100):
         self.port = port
         self.host = host
         self.request_log_limit = request_log_limit
