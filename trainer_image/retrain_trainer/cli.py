@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,10 +22,8 @@ def _report_failure(config, code: int, reason: str, message: str) -> None:
     """Tell the operator why: stderr, the termination log, and error.json next to the run (best effort)."""
     print(f"retrain-trainer: error: {reason}: {message}", file=sys.stderr, flush=True)
     if TERMINATION_LOG.parent.exists() and os.access(TERMINATION_LOG.parent, os.W_OK):
-        try:
+        with contextlib.suppress(OSError):
             TERMINATION_LOG.write_text(f"{reason}: {message}"[:4096])
-        except OSError:
-            pass
     if config is None:
         return
     try:

@@ -27,7 +27,8 @@ def new_estimator(name: str, params: dict[str, Any]) -> Any:
 
 
 def preprocessor(frame: pd.DataFrame, features: list[str]) -> ColumnTransformer:
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    types = pd.api.types
+    numeric = [c for c in features if types.is_numeric_dtype(frame[c]) and not types.is_bool_dtype(frame[c])]
     categorical = [c for c in features if c not in numeric]
     return ColumnTransformer([
         ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),

@@ -39,7 +39,7 @@ def select_incremental(frame: pd.DataFrame, new_uris: set[str], replay_fraction:
     new, old = frame[is_new], frame[~is_new]
     if new.empty:
         raise DataError("no new data since the parent version: every object was used before")
-    wanted = int(round(len(new) * replay_fraction / (1.0 - replay_fraction))) if replay_fraction else 0
+    wanted = round(len(new) * replay_fraction / (1.0 - replay_fraction)) if replay_fraction else 0
     replay = old.sample(n=min(wanted, len(old)), random_state=seed) if wanted and len(old) else old.iloc[0:0]
     mixed = pd.concat([new, replay]).sample(frac=1.0, random_state=seed)
     return Selection(mixed, rows={"new": len(new), "replay": len(replay), "history": len(old)},

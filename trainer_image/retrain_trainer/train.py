@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -58,10 +59,8 @@ def _split(frame: pd.DataFrame, config: RunConfig, weights: Any) -> tuple[pd.Dat
 def _libraries() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "joblib", "retrain-operator"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 
