@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from retrain_operator.sandbox.seaweed import SeaweedS3
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import kubernetes
 import pytest
 import requests
+
 from faithful_kube import ApiServerThread
 
 CRD = {

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from retrain_operator.sandbox import dataset
 from retrain_operator.sandbox.cluster import LocalCluster
 from retrain_operator.sandbox.seaweed import SeaweedS3

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from retrain_operator.api import names
 from retrain_operator.artifacts.store import ArtifactStore
 from retrain_operator.core.conditions import get_condition

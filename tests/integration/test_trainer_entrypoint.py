@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
+
 from retrain_operator.artifacts.store import ArtifactStore
 from retrain_operator.sandbox import dataset
 

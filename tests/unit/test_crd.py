@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from retrain_operator.api import crd as crd_module
 from retrain_operator.api.schema import spec_schema
 from retrain_operator.api.spec import PolicySpec

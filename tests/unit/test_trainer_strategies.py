@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from retrain_operator.artifacts.errors import DataError
 from retrain_trainer import config as config_module
 from retrain_trainer import evaluate, strategies

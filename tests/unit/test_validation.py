@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from retrain_operator.api.spec import PolicySpec
 from retrain_operator.api.validation import problems, schema_problems
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from retrain_operator.artifacts.data import DataObject, list_data_objects, read_table
 from retrain_operator.artifacts.errors import DataError
 

@@ -6,11 +6,12 @@ import importlib
 from typing import Any
 
 import pandas as pd
-from retrain_operator.api.estimators import ESTIMATORS
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from retrain_operator.api.estimators import ESTIMATORS
 
 from .errors import ConfigError
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from retrain_operator.api.estimators import ESTIMATORS
 from retrain_operator.artifacts.errors import DataError
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import joblib
 import pandas as pd
+from sklearn.model_selection import train_test_split
+
 from retrain_operator.api import names
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
 from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, version_prefix
 from retrain_operator.artifacts.s3 import make_client
 from retrain_operator.artifacts.store import ArtifactStore
-from sklearn.model_selection import train_test_split
 
 from . import accelerator, dataset, evaluate, strategies
 from .checksum_files import describe
