@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import names
+from ..core.timeutil import from_rfc3339
 from . import dataset
 from .cluster import LocalCluster
 
@@ -169,11 +170,24 @@ def _table(body: dict[str, Any]) -> str:
 
     columns = [c for c in crd()["spec"]["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
     headers = ["NAME", *(c["name"].upper() for c in columns)]
-    values = [body["metadata"]["name"], *(str(_json_path(body, c["jsonPath"]) or "<none>") for c in columns)]
+    values = [body["metadata"]["name"], *(_cell(_json_path(body, c["jsonPath"]), c["type"]) for c in columns)]
     widths = [max(len(h), len(v)) for h, v in zip(headers, values, strict=True)]
     line = "   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     row = "   ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
     return f"   {line}\n   {row}"
+
+
+def _cell(value: Any, type_: str) -> str:
+    """As kubectl prints it: dates as an age (45s, 3m, 2h, 5d)."""
+    if value in (None, ""):
+        return "<none>"
+    if type_ != "date":
+        return str(value)
+    seconds = int((dt.datetime.now(dt.UTC) - from_rfc3339(str(value))).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
 
 
 def _json_path(body: dict[str, Any], path: str) -> Any:

@@ -1,0 +1,184 @@
+"""Compare current data with a reference profile, one record batch at a time.
+
+Per batch and numeric column, two `searchsorted` calls into the profile's sorted sample and a
+few `bincount`s: no per-row Python, and memory bounded by the profile, not by the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import stats
+from .profile import is_numeric
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a feature, and the dataset, count as drifted. Defaults are documented in docs/drift.md."""
+
+    psi: float = 0.2
+    ks_pvalue: float = 0.05
+    # A minimum effect, so that a million rows do not flag noise: a significant KS test must also
+    # move the CDF by this much (a 0.1-std mean shift of a normal moves it by ~0.04).
+    ks_statistic: float = 0.025
+    chi2_pvalue: float = 0.05
+    jensen_shannon: float = 0.05
+    wasserstein_normalized: float = 0.1  # reported; not a verdict on its own (see docs)
+    dataset_share: float = 0.3
+    key_features: tuple[str, ...] = ()
+
+
+@dataclass
+class _Numeric:
+    sample: np.ndarray
+    edges: np.ndarray
+    bin_proportions: np.ndarray
+    std: float
+    reference_nulls: float
+    below: np.ndarray = field(init=False)
+    at_or_below: np.ndarray = field(init=False)
+    bins: np.ndarray = field(init=False)
+    count: int = 0
+    nulls: int = 0
+    left_tail: float = 0.0
+    right_tail: float = 0.0
+    bad_values: int = 0
+
+    def __post_init__(self) -> None:
+        self.below = np.zeros(len(self.sample), dtype=np.int64)
+        self.at_or_below = np.zeros(len(self.sample), dtype=np.int64)
+        self.bins = np.zeros(len(self.edges) + 1, dtype=np.int64)
+
+    def add(self, column: pa.ChunkedArray | pa.Array) -> None:
+        if not is_numeric(column.type):
+            # A non-numeric value in a numeric column: count what does not parse, keep the rest.
+            parsed = pc.cast(column, pa.float64(), safe=False) if pa.types.is_string(column.type) else None
+            if parsed is None:
+                self.bad_values += len(column) - column.null_count
+                return
+            column = parsed
+        values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        finite = values[~np.isnan(values)]
+        self.nulls += len(values) - len(finite)
+        self.count += len(finite)
+        m = len(self.sample)
+        if m:
+            left = np.searchsorted(self.sample, finite, side="left")  # number of sample points < value
+            right = np.searchsorted(self.sample, finite, side="right")  # number of sample points <= value
+            # value < sample[j] for j >= right; value <= sample[j] for j >= left
+            self.below += np.cumsum(np.bincount(right, minlength=m + 1)[:m])
+            self.at_or_below += np.cumsum(np.bincount(left, minlength=m + 1)[:m])
+            self.left_tail += float(np.sum(self.sample[0] - finite[finite < self.sample[0]]))
+            self.right_tail += float(np.sum(finite[finite > self.sample[-1]] - self.sample[-1]))
+        self.bins += np.bincount(np.searchsorted(self.edges, finite, side="right"), minlength=len(self.edges) + 1)
+
+    def result(self, thresholds: Thresholds) -> dict[str, Any]:
+        m, n = len(self.sample), self.count
+        statistic = stats.ks_statistic(self.sample, self.below, self.at_or_below, n)
+        pvalue = stats.ks_pvalue(statistic, m, n)
+        distance = stats.wasserstein(self.sample, self.below, self.at_or_below, n, self.left_tail, self.right_tail)
+        psi = stats.psi(self.bin_proportions * 1e6, self.bins.astype(float))
+        normalized = distance / self.std if self.std and np.isfinite(self.std) and self.std > 0 else distance
+        drifted = bool((psi >= thresholds.psi) or
+                       (pvalue < thresholds.ks_pvalue and statistic >= thresholds.ks_statistic))
+        return {
+            "kind": "numeric", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
+            "referenceNullShare": self.reference_nulls, "nonNumeric": self.bad_values,
+            "psi": psi, "ksStatistic": statistic, "ksPValue": pvalue, "wasserstein": distance,
+            "wassersteinNormalized": normalized, "drifted": drifted and n > 0,
+            "score": float(np.nan_to_num(max(statistic, min(psi, 1.0)), nan=0.0)),
+        }
+
+
+@dataclass
+class _Categorical:
+    reference: dict[str, int]
+    reference_nulls: float
+    counts: dict[str, int] = field(default_factory=dict)
+    nulls: int = 0
+
+    def add(self, column: pa.ChunkedArray | pa.Array) -> None:
+        self.nulls += column.null_count
+        for entry in pc.value_counts(pc.cast(column.drop_null(), pa.string())).to_pylist():
+            self.counts[entry["values"]] = self.counts.get(entry["values"], 0) + entry["counts"]
+
+    def result(self, thresholds: Thresholds) -> dict[str, Any]:
+        categories = sorted(set(self.reference) | set(self.counts))
+        expected = np.array([self.reference.get(c, 0) for c in categories], dtype=float)
+        actual = np.array([self.counts.get(c, 0) for c in categories], dtype=float)
+        chi2, pvalue = stats.chi_squared(expected, actual)
+        distance = stats.jensen_shannon(expected, actual)
+        psi = stats.psi(expected, actual)
+        n = int(actual.sum())
+        drifted = bool((psi >= thresholds.psi) or
+                       (pvalue < thresholds.chi2_pvalue and distance >= thresholds.jensen_shannon))
+        return {
+            "kind": "categorical", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
+            "referenceNullShare": self.reference_nulls, "psi": psi, "chi2": chi2, "chi2PValue": pvalue,
+            "jensenShannon": distance, "unseenCategories": sorted(set(self.counts) - set(self.reference)),
+            "drifted": drifted and n > 0, "score": float(np.nan_to_num(max(distance, min(psi, 1.0)), nan=0.0)),
+        }
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+class DriftCheck:
+    """Fold current batches in with `add`, then read the verdicts with `result`."""
+
+    def __init__(self, profile: dict[str, Any], thresholds: Thresholds | None = None,
+                 columns: list[str] | None = None):
+        self.thresholds = thresholds or Thresholds()
+        self.rows = 0
+        self.missing: set[str] = set()
+        self.columns: dict[str, _Numeric | _Categorical] = {}
+        for name, feature in profile["features"].items():
+            if columns and name not in columns:
+                continue
+            reference_nulls = _share(feature["nulls"], feature["count"] + feature["nulls"])
+            if feature["kind"] == "numeric":
+                self.columns[name] = _Numeric(
+                    sample=np.asarray(feature["sample"], dtype=float), edges=np.asarray(feature["edges"], dtype=float),
+                    bin_proportions=np.asarray(feature["binProportions"], dtype=float), std=feature["std"],
+                    reference_nulls=reference_nulls)
+            else:
+                self.columns[name] = _Categorical(reference=dict(feature["frequencies"]),
+                                                  reference_nulls=reference_nulls)
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        self.rows += batch.num_rows
+        for name, accumulator in self.columns.items():
+            if name not in batch.schema.names:
+                self.missing.add(name)
+                continue
+            accumulator.add(batch.column(name))
+
+    def add_all(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> DriftCheck:
+        for batch in batches:
+            self.add(batch)
+        return self
+
+    def result(self) -> dict[str, Any]:
+        features = {name: accumulator.result(self.thresholds) for name, accumulator in self.columns.items()
+                    if name not in self.missing}
+        drifted = [name for name, feature in features.items() if feature["drifted"]]
+        share = len(drifted) / len(features) if features else 0.0
+        keys = [name for name in self.thresholds.key_features if name in drifted]
+        top = sorted(features, key=lambda name: -features[name]["score"])[:5]
+        return {
+            "rows": self.rows,
+            "features": features,
+            "missingColumns": sorted(self.missing),
+            "driftedFeatures": drifted,
+            "driftedShare": share,
+            "datasetDrift": bool(self.rows > 0 and (share >= self.thresholds.dataset_share or keys)),
+            "topFeatures": [{"name": name, "score": features[name]["score"]} for name in top],
+            "thresholds": asdict(self.thresholds),
+        }
