@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +31,7 @@ class Thresholds:
     chi2_pvalue: float = 0.05
     jensen_shannon: float = 0.05
     wasserstein_normalized: float = 0.1  # reported; not a verdict on its own (see docs)
+    null_share_increase: float = 0.1  # a column that suddenly goes missing has drifted too
     dataset_share: float = 0.3
     key_features: tuple[str, ...] = ()
 
@@ -49,21 +51,25 @@ class _Numeric:
     left_tail: float = 0.0
     right_tail: float = 0.0
     bad_values: int = 0
+    gap_counts: np.ndarray = field(init=False)
+    gap_sums: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.below = np.zeros(len(self.sample), dtype=np.int64)
         self.at_or_below = np.zeros(len(self.sample), dtype=np.int64)
         self.bins = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        self.gap_counts = np.zeros(max(len(self.sample) - 1, 0), dtype=np.int64)
+        self.gap_sums = np.zeros(max(len(self.sample) - 1, 0), dtype=float)
 
     def add(self, column: pa.ChunkedArray | pa.Array) -> None:
-        if not is_numeric(column.type):
-            # A non-numeric value in a numeric column: count what does not parse, keep the rest.
-            parsed = pc.cast(column, pa.float64(), safe=False) if pa.types.is_string(column.type) else None
-            if parsed is None:
-                self.bad_values += len(column) - column.null_count
-                return
-            column = parsed
-        values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        if is_numeric(column.type):
+            values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        else:  # e.g. a CSV column with a stray word: count what does not parse, keep the rest
+            raw = pd.Series(column.to_pandas(), dtype=object)
+            parsed = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            unparsable = raw.notna().to_numpy() & np.isnan(parsed)
+            self.bad_values += int(unparsable.sum())
+            values = parsed[~unparsable]  # real nulls stay NaN and are counted as nulls below
         finite = values[~np.isnan(values)]
         self.nulls += len(values) - len(finite)
         self.count += len(finite)
@@ -74,6 +80,12 @@ class _Numeric:
             # value < sample[j] for j >= right; value <= sample[j] for j >= left
             self.below += np.cumsum(np.bincount(right, minlength=m + 1)[:m])
             self.at_or_below += np.cumsum(np.bincount(left, minlength=m + 1)[:m])
+            # Values strictly between sample[i] and sample[i+1]: their count and sum per gap i,
+            # which make the Wasserstein integral exact wherever the two CDFs do not cross inside a gap.
+            inside = (left == right) & (right > 0) & (right < m)
+            self.gap_counts += np.bincount(right[inside] - 1, minlength=m)[: m - 1] if m > 1 else 0
+            self.gap_sums += np.bincount(right[inside] - 1, weights=finite[inside], minlength=m)[: m - 1] \
+                if m > 1 else 0
             self.left_tail += float(np.sum(self.sample[0] - finite[finite < self.sample[0]]))
             self.right_tail += float(np.sum(finite[finite > self.sample[-1]] - self.sample[-1]))
         self.bins += np.bincount(np.searchsorted(self.edges, finite, side="right"), minlength=len(self.edges) + 1)
@@ -82,16 +94,19 @@ class _Numeric:
         m, n = len(self.sample), self.count
         statistic = stats.ks_statistic(self.sample, self.below, self.at_or_below, n)
         pvalue = stats.ks_pvalue(statistic, m, n)
-        distance = stats.wasserstein(self.sample, self.below, self.at_or_below, n, self.left_tail, self.right_tail)
+        distance = stats.wasserstein(self.sample, self.below, self.at_or_below, n, self.left_tail, self.right_tail,
+                                     self.gap_counts, self.gap_sums)
         psi = stats.psi(self.bin_proportions * 1e6, self.bins.astype(float))
         normalized = distance / self.std if self.std and np.isfinite(self.std) and self.std > 0 else distance
+        null_share = _share(self.nulls, n + self.nulls)
         drifted = bool((psi >= thresholds.psi) or
-                       (pvalue < thresholds.ks_pvalue and statistic >= thresholds.ks_statistic))
+                       (pvalue < thresholds.ks_pvalue and statistic >= thresholds.ks_statistic) or
+                       null_share - self.reference_nulls >= thresholds.null_share_increase)
         return {
-            "kind": "numeric", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
+            "kind": "numeric", "rows": n, "nulls": self.nulls, "nullShare": null_share,
             "referenceNullShare": self.reference_nulls, "nonNumeric": self.bad_values,
             "psi": psi, "ksStatistic": statistic, "ksPValue": pvalue, "wasserstein": distance,
-            "wassersteinNormalized": normalized, "drifted": drifted and n > 0,
+            "wassersteinNormalized": normalized, "drifted": drifted,
             "score": float(np.nan_to_num(max(statistic, min(psi, 1.0)), nan=0.0)),
         }
 
@@ -116,18 +131,31 @@ class _Categorical:
         distance = stats.jensen_shannon(expected, actual)
         psi = stats.psi(expected, actual)
         n = int(actual.sum())
+        null_share = _share(self.nulls, n + self.nulls)
         drifted = bool((psi >= thresholds.psi) or
-                       (pvalue < thresholds.chi2_pvalue and distance >= thresholds.jensen_shannon))
+                       (pvalue < thresholds.chi2_pvalue and distance >= thresholds.jensen_shannon) or
+                       null_share - self.reference_nulls >= thresholds.null_share_increase)
         return {
-            "kind": "categorical", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
+            "kind": "categorical", "rows": n, "nulls": self.nulls, "nullShare": null_share,
             "referenceNullShare": self.reference_nulls, "psi": psi, "chi2": chi2, "chi2PValue": pvalue,
             "jensenShannon": distance, "unseenCategories": sorted(set(self.counts) - set(self.reference)),
-            "drifted": drifted and n > 0, "score": float(np.nan_to_num(max(distance, min(psi, 1.0)), nan=0.0)),
+            "drifted": drifted, "score": float(np.nan_to_num(max(distance, min(psi, 1.0)), nan=0.0)),
         }
 
 
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
+
+
+def to_json(value: Any) -> Any:
+    """JSON has no NaN: statistics that do not exist (an all-null column) become null."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    return value
 
 
 class DriftCheck:
