@@ -72,6 +72,24 @@ DEFAULTS = {
 }
 
 
+def _drift():
+    return PolicySpec.from_dict({**MINIMAL, "triggers": {"drift": {"data": "s3://data/recent/"}}}).triggers.drift
+
+
+# Duration defaults are strings in the schema and timedeltas in the typed spec.
+DURATION_DEFAULTS = {
+    "triggers.drift.window": lambda drift: drift.window,
+    "triggers.drift.interval": lambda drift: drift.interval,
+}
+
+
+def test_duration_defaults_parse_to_the_typed_defaults():
+    from retrain_operator.api.spec import parse_duration
+
+    for path, read in DURATION_DEFAULTS.items():
+        assert parse_duration(_default(path)) == read(_drift()), path
+
+
 def test_schema_defaults_equal_the_typed_specs_defaults():
     parsed = PolicySpec.from_dict(MINIMAL)
     for path, read in DEFAULTS.items():
@@ -80,7 +98,7 @@ def test_schema_defaults_equal_the_typed_specs_defaults():
 
 def test_every_schema_default_is_checked():
     defaulted = {path.removeprefix("spec.") for path, node in _walk(spec_schema()) if "default" in node}
-    assert defaulted == set(DEFAULTS)
+    assert defaulted == set(DEFAULTS) | set(DURATION_DEFAULTS)
 
 
 def test_every_field_the_typed_spec_reads_is_in_the_schema():

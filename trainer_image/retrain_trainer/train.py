@@ -15,13 +15,16 @@ from typing import Any
 
 import joblib
 import pandas as pd
+import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
 from retrain_operator.api import names
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, version_prefix
+from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, version_prefix
 from retrain_operator.artifacts.s3 import make_client
 from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.drift.engine import to_json
+from retrain_operator.drift.profile import build_profile
 
 from . import accelerator, dataset, evaluate, strategies
 from .checksum_files import describe
@@ -115,8 +118,12 @@ def run(config: RunConfig) -> dict[str, Any]:
 
     model_buffer = io.BytesIO()
     joblib.dump(pipeline, model_buffer)
+    # The reference for later drift checks: what this model was trained on, features and target.
+    reference = pa.Table.from_pandas(train[[*features, config.target]], preserve_index=False)
+    profile = to_json(build_profile([reference], seed=config.random_seed))
     files = {MODEL_FILE: model_buffer.getvalue(),
-             METRICS_FILE: json.dumps(metrics_doc, indent=2, sort_keys=True).encode()}
+             METRICS_FILE: json.dumps(metrics_doc, indent=2, sort_keys=True).encode(),
+             PROFILE_FILE: json.dumps(profile, allow_nan=False).encode()}
     for name, data in files.items():
         store.put_bytes(prefix + name, data, "application/json" if name.endswith(".json") else
                         "application/octet-stream")
@@ -134,6 +141,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         "trigger": config.trigger,
         "createdAt": dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": describe(files),
+        "profile": PROFILE_FILE,
         "model": {"file": MODEL_FILE, "estimator": config.estimator, "params": config.params, "task": config.task,
                   "target": config.target, "features": features,
                   "classes": [str(c) for c in getattr(estimator, "classes_", [])]},

@@ -128,6 +128,36 @@ def triggers_schema() -> Schema:
             "startingDeadline": _str("Skip a tick when it cannot start within this long (Go duration).",
                                      pattern=DURATION, maxLength=32),
         }, required=["cron"]),
+        "drift": _obj("Retrain when recent data drifts from the training data, or the model's quality on "
+                      "recent labeled data drops. Checks run as short Jobs of the trainer image.", {
+            "data": _str("S3 prefix where recent data lands.", pattern=S3_URI, maxLength=1024),
+            "window": _str("How far back a check looks, by object time (Go duration).", pattern=DURATION,
+                           default="24h", maxLength=32),
+            "interval": _str("Time between checks (Go duration).", pattern=DURATION, default="1h", maxLength=32),
+            "features": {"type": "array", "description": "Features to check; default: every profiled one.",
+                         "items": {"type": "string", "maxLength": 253}, "maxItems": 1000},
+            "keyFeatures": {"type": "array", "description": "Any of these drifting means dataset drift.",
+                            "items": {"type": "string", "maxLength": 253}, "maxItems": 100},
+            "thresholds": _obj("Per-feature and dataset thresholds (docs/drift.md has the defaults).", {
+                "psi": _num("PSI at or above which a feature drifted.", minimum=0),
+                "ksPValue": _num("KS p-value below which a numeric feature may have drifted.", minimum=0, maximum=1),
+                "ksStatistic": _num("Least KS statistic (effect size) for a significant test to count.",
+                                    minimum=0, maximum=1),
+                "chi2PValue": _num("Chi-squared p-value below which a categorical feature may have drifted.",
+                                   minimum=0, maximum=1),
+                "jensenShannon": _num("Least Jensen-Shannon distance for a significant test to count.",
+                                      minimum=0, maximum=1),
+                "nullShareIncrease": _num("Rise in a feature's null share that counts as drift.", minimum=0,
+                                          maximum=1),
+                "datasetShare": _num("Share of drifted features that makes dataset drift.", minimum=0, maximum=1),
+            }),
+            "performance": _obj("Performance drift on recent labeled data (needs the target column there).", {
+                "metric": _str("Metric to watch.", enum=["accuracy", "f1Weighted", "f1Macro", "r2", "rmse", "mae"]),
+                "floor": _num("Drift when the metric is worse than this."),
+                "maxDrop": _num("Drift when the metric is worse than the model's held-out value by more than "
+                                "this.", minimum=0),
+            }),
+        }, required=["data"]),
         "cooldown": _str("Least time between the end of a run and the start of the next (Go duration, "
                          "e.g. 6h).", pattern=DURATION, maxLength=32),
         "minNewSamples": _int("Skip a run when fewer new rows arrived since the current model (0 = off).",

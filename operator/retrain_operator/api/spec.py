@@ -76,8 +76,27 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class PerformanceSpec:
+    metric: str = "accuracy"
+    floor: float | None = None  # drift when the metric on recent labeled data falls below this
+    max_drop: float | None = None  # or drops more than this below the model's own held-out value
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    data: str
+    window: dt.timedelta = dt.timedelta(hours=24)
+    interval: dt.timedelta = dt.timedelta(hours=1)
+    features: tuple[str, ...] | None = None
+    key_features: tuple[str, ...] = ()
+    thresholds: Json = field(default_factory=dict)
+    performance: PerformanceSpec | None = None
+
+
+@dataclass(frozen=True)
 class TriggersSpec:
     schedule: ScheduleSpec | None = None
+    drift: DriftSpec | None = None
     cooldown: dt.timedelta | None = None
     min_new_samples: int = 0
     # Manual triggers (the annotation) skip the cooldown unless this is false.
@@ -134,6 +153,8 @@ class PolicySpec:
         creds = storage["credentialsSecret"]
         triggers = spec.get("triggers") or {}
         schedule = triggers.get("schedule")
+        drift = triggers.get("drift")
+        performance = (drift or {}).get("performance")
         training = spec.get("training") or {}
         incremental = training.get("incremental") or {}
         window = training.get("window") or {}
@@ -176,6 +197,19 @@ class PolicySpec:
                     time_zone=str(schedule.get("timeZone", "UTC")),
                     starting_deadline=parse_duration(schedule.get("startingDeadline")),
                 ) if schedule else None,
+                drift=DriftSpec(
+                    data=str(drift["data"]),
+                    window=parse_duration(drift.get("window", "24h")) or dt.timedelta(hours=24),
+                    interval=parse_duration(drift.get("interval", "1h")) or dt.timedelta(hours=1),
+                    features=tuple(drift["features"]) if drift.get("features") else None,
+                    key_features=tuple(drift.get("keyFeatures") or ()),
+                    thresholds=dict(drift.get("thresholds") or {}),
+                    performance=PerformanceSpec(
+                        metric=str(performance.get("metric", "accuracy")),
+                        floor=performance.get("floor"),
+                        max_drop=performance.get("maxDrop"),
+                    ) if performance else None,
+                ) if drift else None,
                 cooldown=parse_duration(triggers.get("cooldown")),
                 min_new_samples=int(triggers.get("minNewSamples", 0)),
                 manual_bypasses_cooldown=bool(triggers.get("manualBypassesCooldown", True)),

@@ -6,6 +6,7 @@ MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 ERROR_FILE = "error.json"
+PROFILE_FILE = "profile.json"  # reference profile of the training data, for drift checks
 
 
 def version_prefix(prefix: str, namespace: str, policy: str, version: str) -> str:
