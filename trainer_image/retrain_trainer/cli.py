@@ -18,46 +18,72 @@ TERMINATION_LOG = Path("/dev/termination-log")
 log = logging.getLogger("retrain_trainer")
 
 
-def _report_failure(config, code: int, reason: str, message: str) -> None:
+def _report_failure(store_and_prefix, code: int, reason: str, message: str) -> None:
     """Tell the operator why: stderr, the termination log, and error.json next to the run (best effort)."""
     print(f"retrain-trainer: error: {reason}: {message}", file=sys.stderr, flush=True)
     if TERMINATION_LOG.parent.exists() and os.access(TERMINATION_LOG.parent, os.W_OK):
         with contextlib.suppress(OSError):
             TERMINATION_LOG.write_text(f"{reason}: {message}"[:4096])
-    if config is None:
+    if store_and_prefix is None:
         return
     try:
-        from retrain_operator.artifacts.layout import ERROR_FILE, version_prefix
-        from retrain_operator.artifacts.s3 import make_client
-        from retrain_operator.artifacts.store import ArtifactStore
+        from retrain_operator.artifacts.layout import ERROR_FILE
 
-        store = ArtifactStore(make_client(config.endpoint, config.region), config.bucket)
-        prefix = version_prefix(config.prefix, config.namespace, config.policy, config.version)
+        store, prefix = store_and_prefix()
         body = json.dumps({"reason": reason, "message": message, "exitCode": code}).encode()
         store.put_bytes(prefix + ERROR_FILE, body, "application/json")
     except Exception as error:  # the exit code still tells the operator
         log.warning("could not write error.json: %s", error)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from . import config as config_module
-    from .train import run
+def _store(storage: dict) -> object:
+    from retrain_operator.artifacts.s3 import make_client
+    from retrain_operator.artifacts.store import ArtifactStore
 
+    return ArtifactStore(make_client(storage.get("endpoint"), storage.get("region")), storage["bucket"])
+
+
+def _config_text(args: argparse.Namespace) -> str:
+    text = Path(args.config).read_text() if args.config else os.environ.get(ENV_RUN_CONFIG)
+    if not text:
+        raise ConfigError(f"no run configuration: set {ENV_RUN_CONFIG} or pass --config")
+    return text
+
+
+def _execute(args: argparse.Namespace, parse, run, where) -> int:
+    """Parse, run, and on failure classify and report; `where(config)` locates error.json."""
     config = None
     try:
-        text = Path(args.config).read_text() if args.config else os.environ.get(ENV_RUN_CONFIG)
-        if not text:
-            raise ConfigError(f"no run configuration: set {ENV_RUN_CONFIG} or pass --config")
-        config = config_module.parse(text)
-        manifest = run(config)
+        config = parse(_config_text(args))
+        result = run(config)
     except Exception as error:
         code, reason = classify(error)
         if code == 1:
             log.exception("unexpected failure")
-        _report_failure(config, code, reason, str(error))
+        _report_failure(None if config is None else (lambda: where(config)), code, reason, str(error))
         return code
-    log.info("trained %s: %s", manifest.get("version"), json.dumps(manifest.get("metrics")))
+    log.info("done: %s", json.dumps(result.get("metrics") or {"drift": result.get("drift")}))
     return EXIT_OK
+
+
+def _train(args: argparse.Namespace) -> int:
+    from retrain_operator.artifacts.layout import version_prefix
+
+    from . import config as config_module
+    from .train import run
+
+    def where(config):
+        storage = {"endpoint": config.endpoint, "region": config.region, "bucket": config.bucket}
+        return _store(storage), version_prefix(config.prefix, config.namespace, config.policy, config.version)
+
+    return _execute(args, config_module.parse, run, where)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from . import drift_check
+
+    return _execute(args, drift_check.parse, drift_check.run,
+                    lambda config: (_store(config.storage), config.output_prefix))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train one version as the run configuration says")
     train.add_argument("--config", help=f"a run configuration file (default: ${ENV_RUN_CONFIG})")
     train.set_defaults(func=_train)
+    drift = sub.add_parser("drift", help="compare recent data with the current model's training profile")
+    drift.add_argument("--config", help=f"a drift check configuration file (default: ${ENV_RUN_CONFIG})")
+    drift.set_defaults(func=_drift)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

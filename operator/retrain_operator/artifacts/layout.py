@@ -13,3 +13,8 @@ def version_prefix(prefix: str, namespace: str, policy: str, version: str) -> st
     """`<prefix>/<namespace>/<policy>/<version>/` without a leading slash; the prefix may be empty."""
     parts = [part.strip("/") for part in (prefix, namespace, policy, version)]
     return "/".join(part for part in parts if part) + "/"
+
+
+def drift_prefix(prefix: str, namespace: str, policy: str, check: str) -> str:
+    """`<prefix>/<namespace>/<policy>/drift/<check>/`: one folder per drift check."""
+    return version_prefix(prefix, namespace, policy, f"drift/{check}")

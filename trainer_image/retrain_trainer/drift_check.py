@@ -1,0 +1,162 @@
+"""`retrain-trainer drift`: compare the recent window of data with the current model's training profile.
+
+Writes drift.json (and report.html) under <prefix>/<namespace>/<policy>/drift/<check>/. Finding
+drift is a result, not an error: the exit code is 0 either way. Bad input (no data in the
+window, a profiled column missing, non-numeric values in a numeric column) fails the check
+with a DataError, so the operator reports it and does not retrain on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+import pyarrow as pa
+
+from retrain_operator.artifacts.data import iter_batches, list_data_objects
+from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE, drift_prefix, version_prefix
+from retrain_operator.artifacts.s3 import make_client
+from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.drift.engine import DriftCheck, Thresholds, to_json
+
+from . import evaluate
+from .errors import ConfigError
+
+PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a uniform sample of the window)
+LOWER_IS_BETTER = {"rmse", "mae"}
+THRESHOLD_FIELDS = {"psi": "psi", "ksPValue": "ks_pvalue", "ksStatistic": "ks_statistic",
+                    "chi2PValue": "chi2_pvalue", "jensenShannon": "jensen_shannon",
+                    "nullShareIncrease": "null_share_increase", "datasetShare": "dataset_share"}
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    raw: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        return self.raw["storage"]
+
+    @property
+    def output_prefix(self) -> str:
+        return drift_prefix(self.storage.get("prefix", ""), self.raw["policy"]["namespace"],
+                            self.raw["policy"]["name"], self.raw["checkId"])
+
+
+def parse(text: str) -> DriftConfig:
+    try:
+        raw = json.loads(text)
+        for key in ("policy", "checkId", "modelVersion", "data", "windowSeconds", "now", "storage", "target"):
+            raw[key]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"invalid drift check configuration: {error!r}") from error
+    return DriftConfig(raw)
+
+
+def _thresholds(config: DriftConfig) -> Thresholds:
+    values = {THRESHOLD_FIELDS[k]: float(v) for k, v in (config.raw.get("thresholds") or {}).items()
+              if k in THRESHOLD_FIELDS}
+    return Thresholds(**values, key_features=tuple(config.raw.get("keyFeatures") or ()))
+
+
+def _performance(config: DriftConfig, model: Any, features: list[str], rows: pa.Table,
+                 held_out: dict[str, Any]) -> dict[str, Any] | None:
+    spec = config.raw.get("performance")
+    if not spec or rows.num_rows == 0:
+        return None
+    metric = spec.get("metric", "accuracy")
+    frame = rows.to_pandas()
+    predictions = model.predict(frame[features])
+    scores = (evaluate.classification(frame[config["target"]], predictions) if config.raw.get("task") !=
+              "regression" else evaluate.regression(frame[config["target"]], predictions))
+    value = float(scores[metric])
+    baseline = held_out.get(metric)
+    worse = (lambda a, b: a > b) if metric in LOWER_IS_BETTER else (lambda a, b: a < b)
+    reasons = []
+    if spec.get("floor") is not None and worse(value, float(spec["floor"])):
+        reasons.append(f"{metric} {value:.4f} is worse than the floor {spec['floor']}")
+    if spec.get("maxDrop") is not None and baseline is not None:
+        drop = (value - baseline) if metric in LOWER_IS_BETTER else (baseline - value)
+        if drop > float(spec["maxDrop"]):
+            reasons.append(f"{metric} {value:.4f} is {drop:.4f} worse than held-out {baseline:.4f}")
+    return {"metric": metric, "value": value, "heldOut": baseline, "rows": rows.num_rows,
+            "drifted": bool(reasons), "reasons": reasons}
+
+
+def run(config: DriftConfig) -> dict[str, Any]:
+    storage = config.storage
+    client = make_client(storage.get("endpoint"), storage.get("region"))
+    store = ArtifactStore(client, storage["bucket"])
+    policy = config["policy"]
+    model_prefix = version_prefix(storage.get("prefix", ""), policy["namespace"], policy["name"],
+                                  config["modelVersion"])
+    manifest = store.read_manifest(model_prefix)
+    if manifest is None:
+        raise DataError(f"model {config['modelVersion']} has no manifest at s3://{storage['bucket']}/{model_prefix}")
+    try:
+        profile = json.loads(store.load_verified(model_prefix, manifest, PROFILE_FILE))
+    except ChecksumMismatchError as error:
+        raise DataError(f"the reference profile cannot be used: {error}") from error
+
+    now = dt.datetime.fromisoformat(str(config["now"]).replace("Z", "+00:00"))
+    since = now - dt.timedelta(seconds=float(config["windowSeconds"]))
+    objects = [obj for obj in list_data_objects(client, config["data"]) if since <= obj.last_modified <= now]
+    if not objects:
+        raise DataError(f"no data under {config['data']} in the window {since:%Y-%m-%dT%H:%M:%SZ} .. "
+                        f"{now:%Y-%m-%dT%H:%M:%SZ}")
+
+    features = list(config.raw.get("features") or [n for n in profile["features"] if n != config["target"]])
+    unknown = [name for name in features if name not in profile["features"]]
+    if unknown:
+        raise ConfigError(f"feature(s) {', '.join(unknown)} are not in the model's reference profile")
+    check = DriftCheck(profile, _thresholds(config), columns=features)
+    wants_performance = bool(config.raw.get("performance"))
+    labeled: list[pa.Table] = []
+    rng = np.random.default_rng(0)
+    for obj in objects:
+        for batch in iter_batches(client, obj):
+            check.add(batch)
+            if wants_performance and config["target"] in batch.schema.names:
+                keep = rng.random(batch.num_rows) < PERFORMANCE_ROWS / max(check.rows, 1)
+                labeled.append(pa.Table.from_batches([batch]).filter(pa.array(keep)))
+    result = check.result()
+    if result["missingColumns"]:
+        raise DataError(f"column(s) {', '.join(result['missingColumns'])} are missing from the recent data "
+                        f"under {config['data']}")
+    bad = {name: f["nonNumeric"] for name, f in result["features"].items() if f.get("nonNumeric")}
+    if bad:
+        raise DataError("non-numeric values in numeric column(s): " +
+                        ", ".join(f"{name} ({count} rows)" for name, count in sorted(bad.items())))
+
+    performance = None
+    if wants_performance:
+        model = joblib.load(io.BytesIO(store.load_verified(model_prefix, manifest, MODEL_FILE)))
+        metrics = store.get_json(model_prefix + "metrics.json") or {}
+        rows = pa.concat_tables(labeled, promote_options="permissive") if labeled else pa.table({})
+        performance = _performance(config, model, [f for f in manifest["model"]["features"]], rows,
+                                   metrics.get("heldOut") or {})
+    document = to_json({
+        "kind": "DriftResult", "checkId": config["checkId"], "modelVersion": config["modelVersion"],
+        "checkedAt": config["now"], "window": {"from": f"{since:%Y-%m-%dT%H:%M:%SZ}", "to": config["now"]},
+        "objects": [obj.uri for obj in objects], **result,
+        "performance": performance,
+        "drift": bool(result["datasetDrift"] or (performance or {}).get("drifted")),
+    })
+    store.put_bytes(config.output_prefix + "drift.json", json.dumps(document, indent=2).encode(), "application/json")
+    try:
+        from retrain_operator.drift.report import render_html
+
+        store.put_bytes(config.output_prefix + "report.html", render_html(document, profile, check).encode(),
+                        "text/html")
+    except ImportError:
+        pass  # the report needs matplotlib; drift.json is the contract
+    return document
