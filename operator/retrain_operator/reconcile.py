@@ -21,7 +21,7 @@ from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
 from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
 from .core.decide import MAX_REQUEUE, Plan, PolicyState, Settings, decide
-from .core.observed import ArtifactOutcome, Observed, job_view
+from .core.observed import ArtifactOutcome, DriftOutcome, Observed, drift_job_view, job_view
 from .core.runs import version_index
 from .core.timeutil import from_rfc3339
 
@@ -67,14 +67,16 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
         return Observed(spec_problems=problems), None
     spec = PolicySpec.from_dict(policy.spec)
     jobs = await asyncio.to_thread(ctx.kube.list_jobs, policy.namespace, policy.name)
-    views = tuple(view for job in jobs if _owned(job, policy.uid) and (view := job_view(job)) is not None)
+    owned = [job for job in jobs if _owned(job, policy.uid)]
+    views = tuple(view for job in owned if (view := job_view(job)) is not None)
+    drift_views = tuple(view for job in owned if (view := drift_job_view(job)) is not None)
     secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
     credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
     storage = None
     if credentials is not None:
         storage = PolicyStorage(spec, policy.namespace, policy.name, client_for(spec, credentials))
         problem = await asyncio.to_thread(storage.check_bucket)
-    return Observed(dependency_problem=problem, jobs=views), storage
+    return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views), storage
 
 
 async def _gather(plan: Plan, observed: Observed, storage: PolicyStorage | None,
@@ -85,11 +87,17 @@ async def _gather(plan: Plan, observed: Observed, storage: PolicyStorage | None,
             outcomes[version] = ArtifactOutcome(manifest=None, storage_error="storage is not accessible")
         else:
             outcomes[version] = await asyncio.to_thread(storage.outcome, version)
+    drift_outcomes = dict(observed.drift_outcomes)
+    for check_id in plan.wants.drift_outcomes:
+        if storage is None:
+            drift_outcomes[check_id] = DriftOutcome(result=None, storage_error="storage is not accessible")
+        else:
+            drift_outcomes[check_id] = await asyncio.to_thread(storage.drift_outcome, check_id)
     new_samples = observed.new_samples
     if plan.wants.new_samples:
         current = (policy.status.get("currentModel") or {}).get("version")
         new_samples = await asyncio.to_thread(storage.new_samples, current) if storage else 0
-    return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples)
+    return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples, drift_outcomes=drift_outcomes)
 
 
 def _record_metrics(policy: PolicyState, plan: Plan) -> None:

@@ -17,9 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from ..api.spec import PolicySpec
 from ..artifacts.data import count_rows, list_data_objects
 from ..artifacts.errors import StorageError
-from ..artifacts.layout import version_prefix
+from ..artifacts.layout import ERROR_FILE, drift_prefix, version_prefix
 from ..artifacts.store import ArtifactStore
-from ..core.observed import ArtifactOutcome
+from ..core.observed import ArtifactOutcome, DriftOutcome
 
 Problem = tuple[str, str]
 
@@ -72,6 +72,17 @@ class PolicyStorage:
         except StorageError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
         return ArtifactOutcome(manifest=manifest, problems=problems, error=error, uri=uri)
+
+    def drift_outcome(self, check_id: str) -> DriftOutcome:
+        prefix = drift_prefix(self.spec.storage.prefix, self.namespace, self.policy, check_id)
+        uri = f"s3://{self.spec.storage.bucket}/{prefix}"
+        try:
+            store = self.store
+            result = store.get_json(prefix + "drift.json")
+            error = store.get_json(prefix + ERROR_FILE) if result is None else None
+        except StorageError as error:
+            return DriftOutcome(result=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
+        return DriftOutcome(result=result, error=error, uri=uri)
 
     def new_samples(self, current_version: str | None) -> int:
         """Rows in incoming objects the current version was not trained on."""

@@ -16,6 +16,7 @@ Condition = dict[str, Any]
 READY = "Ready"
 TRAINING = "Training"
 TRAINED = "Trained"
+DRIFT_DETECTED = "DriftDetected"
 
 
 def set_condition(

@@ -17,9 +17,9 @@ from ..api import names
 from ..api.spec import PolicySpec
 from ..artifacts.layout import version_prefix
 from . import conditions as cond
-from .jobs import PolicyRef, RunRequest, trainer_job
-from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, JobView, Observed
-from .runs import Trigger, version_index, version_name
+from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
+from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, DriftJobView, JobView, Observed
+from .runs import Trigger, check_index, version_index, version_name
 from .schedule import due_tick, next_tick
 from .timeutil import from_rfc3339, to_rfc3339
 
@@ -66,9 +66,10 @@ class Wants:
 
     outcomes: tuple[str, ...] = ()  # versions whose artifacts must be read from S3
     new_samples: bool = False  # count incoming rows not yet used by the current model
+    drift_outcomes: tuple[str, ...] = ()  # drift checks whose results must be read from S3
 
     def __bool__(self) -> bool:
-        return bool(self.outcomes) or self.new_samples
+        return bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes)
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,15 @@ class _Decision:
         if spec is None:
             return self._invalid(problems)
         self._adopt_unrecorded_jobs()
-        wants = self._follow_active_run(spec)
+        wants = self._follow_active_run(spec) or self._follow_drift_check(spec)
         if wants:
             return self._plan(wants)
-        if not self.status.get("activeRun"):
+        if not self.status.get("activeRun") and not self.status.get("activeDriftCheck"):
             wants = self._maybe_start_run(spec)
             if wants:
                 return self._plan(wants)
+        if not self.status.get("activeRun") and not self.status.get("activeDriftCheck") and self.create_job is None:
+            self._maybe_start_drift_check(spec)
         self._summarise(spec)
         return self._plan()
 
@@ -202,6 +205,9 @@ class _Decision:
                 self.status["lastScheduleTime"] = to_rfc3339(tick)
         elif trigger.type == "manual":
             self.status["lastManualTrigger"] = trigger.key
+        elif trigger.type == "drift":
+            self.status["lastDriftTrigger"] = trigger.key
+            self.status["pendingDriftTrigger"] = None
 
     def _job(self, version: str) -> JobView | None:
         for job in self.observed.jobs:
@@ -305,6 +311,10 @@ class _Decision:
         if value and value != self.status.get("lastManualTrigger"):
             return Trigger("manual", f"annotation {names.ANNOTATION_TRIGGER}={value}",
                            to_rfc3339(self.now), value)
+        pending = self.status.get("pendingDriftTrigger")
+        if pending:
+            return Trigger("drift", str(pending.get("reason", "drift detected")), str(pending.get("at", "")),
+                           str(pending.get("checkId", "")))
         schedule = spec.triggers.schedule
         if schedule:
             tick = due_tick(schedule, from_rfc3339(self.status.get("lastScheduleTime")),
@@ -366,9 +376,104 @@ class _Decision:
             "startedAt": to_rfc3339(self.now),
         }
         self._consume(trigger)
+        # Whatever started it, the new model answers any drift seen so far.
+        self.status["pendingDriftTrigger"] = None
         self.requeue.append(ACTIVE_RUN_REQUEUE)
         self._event("Normal", "RunStarted",
                     f"{version} started by {trigger.type} ({trigger.reason}) as Job {job['metadata']['name']}")
+
+    # -- drift checks --------------------------------------------------------------------
+
+    def _drift_job(self, check_id: str) -> DriftJobView | None:
+        for job in self.observed.drift_jobs:
+            if job.check_id == check_id:
+                return job
+        return None
+
+    def _follow_drift_check(self, spec: PolicySpec) -> Wants | None:
+        """Adopt an unknown drift Job, follow the active one, and record its result once."""
+        active = self.status.get("activeDriftCheck")
+        last_id = (self.status.get("drift") or {}).get("checkId")
+        counter = max(int(self.status.get("driftCounter") or 0), check_index(last_id))
+        for job in self.observed.drift_jobs:
+            index = check_index(job.check_id)
+            counter = max(counter, index)
+            recorded = index <= check_index(last_id)
+            if not active and not recorded:
+                active = {"checkId": job.check_id, "jobName": job.name, "startedAt": None,
+                          "modelVersion": (self.status.get("currentModel") or {}).get("version")}
+                self.status["activeDriftCheck"] = active
+        self.status["driftCounter"] = counter
+        if not active:
+            return None
+        check_id = active["checkId"]
+        job = self._drift_job(check_id)
+        if job is not None and job.state == ACTIVE:
+            self.requeue.append(ACTIVE_RUN_REQUEUE)
+            return None
+        outcome = self.observed.drift_outcomes.get(check_id)
+        if outcome is None:
+            return Wants(drift_outcomes=(check_id,))
+        if outcome.storage_error:
+            self.requeue.append(ACTIVE_RUN_REQUEUE)
+            return None
+        self.status["activeDriftCheck"] = None
+        record: dict[str, Any] = {"checkId": check_id, "checkedAt": to_rfc3339(self.now),
+                                  "modelVersion": active.get("modelVersion"), "resultUri": outcome.uri}
+        result = outcome.result
+        if result is None:
+            error = outcome.error or {}
+            reason = str(error.get("reason") or (job.reason if job else "") or "DriftCheckFailed")
+            message = str(error.get("message") or (job.message if job else "") or
+                          f"drift check {check_id} left no result at {outcome.uri}")
+            record.update(error={"reason": reason, "message": message}, drift=None)
+            self.status["drift"] = record
+            self._event("Warning", "DriftCheckFailed", f"{check_id}: {reason}: {message}; no retraining")
+            return None
+        performance = result.get("performance") or {}
+        record.update(
+            drift=bool(result.get("drift")),
+            datasetDrift=bool(result.get("datasetDrift")),
+            score=round(float(result.get("driftedShare") or 0.0), 4),
+            driftedFeatures=list(result.get("driftedFeatures") or [])[:20],
+            topFeatures=list(result.get("topFeatures") or [])[:5],
+            rows=result.get("rows"),
+            performance={k: performance.get(k) for k in ("metric", "value", "heldOut", "drifted")} or None,
+            reportUri=outcome.uri + "report.html",
+        )
+        self.status["drift"] = record
+        if record["drift"]:
+            features = ", ".join(record["driftedFeatures"][:5]) or "-"
+            why = [f"{len(record['driftedFeatures'])} feature(s) drifted ({features})"] if result.get(
+                "datasetDrift") else []
+            if performance.get("drifted"):
+                why.append("; ".join(performance.get("reasons") or ["performance dropped"]))
+            reason = f"drift check {check_id}: " + "; ".join(why)
+            self.status["pendingDriftTrigger"] = {"checkId": check_id, "reason": reason, "at": to_rfc3339(self.now)}
+            self._event("Warning", "DriftDetected", reason)
+        else:
+            self._event("Normal", "NoDrift", f"drift check {check_id}: score {record['score']}, no drift")
+        return None
+
+    def _maybe_start_drift_check(self, spec: PolicySpec) -> None:
+        drift = spec.triggers.drift
+        current = self.status.get("currentModel")
+        if not drift or not current or spec.suspend or self.observed.dependency_problem:
+            return
+        last = from_rfc3339((self.status.get("drift") or {}).get("checkedAt"))
+        due = last + drift.interval if last else self.now
+        if due > self.now:
+            self.requeue.append((due - self.now).total_seconds())
+            return
+        index = int(self.status.get("driftCounter") or 0) + 1
+        check_id = f"d{index}"
+        job = drift_job(self.policy.ref, spec, DriftRequest(check_id, current["version"], to_rfc3339(self.now)),
+                        self.settings.default_image)
+        self.create_job = job
+        self.status["driftCounter"] = index
+        self.status["activeDriftCheck"] = {"checkId": check_id, "jobName": job["metadata"]["name"],
+                                           "startedAt": to_rfc3339(self.now), "modelVersion": current["version"]}
+        self.requeue.append(ACTIVE_RUN_REQUEUE)
 
     # -- the summary kubectl shows -------------------------------------------------------
 
@@ -394,6 +499,19 @@ class _Decision:
                       f"{active['version']} ({trigger.get('type')}) running as Job {active.get('jobName')}")
         else:
             self._set(cond.TRAINING, False, *self.idle_reason)
+
+        drift_record = status.get("drift") or {}
+        if spec.triggers.drift and drift_record:
+            if drift_record.get("error"):
+                self._set(cond.DRIFT_DETECTED, False, "CheckFailed",
+                          f"{drift_record['checkId']}: {drift_record['error']['message']}")
+            elif drift_record.get("drift"):
+                pending = status.get("pendingDriftTrigger")
+                self._set(cond.DRIFT_DETECTED, True, "DriftDetected",
+                          (pending or {}).get("reason") or f"{drift_record['checkId']} found drift")
+            else:
+                self._set(cond.DRIFT_DETECTED, False, "NoDrift",
+                          f"{drift_record['checkId']}: score {drift_record.get('score')}")
 
         if last.get("phase") == "Succeeded":
             self._set(cond.TRAINED, True, last.get("reason") or "TrainingSucceeded", last.get("message") or "")

@@ -19,6 +19,8 @@ NON_RETRYABLE_EXIT_CODES = [2, 3]
 DEFAULT_COMMAND = ["retrain-trainer"]
 DEFAULT_ARGS = ["train"]
 ANNOTATION_RUN = f"{names.GROUP}/run-record"
+ANNOTATION_DRIFT = f"{names.GROUP}/drift-check"
+LABEL_DRIFT_CHECK = f"{names.GROUP}/drift-check"
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,13 @@ def owner_reference(policy: PolicyRef) -> dict[str, Any]:
     }
 
 
-def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_image: str) -> dict[str, Any]:
-    """The batch/v1 Job that trains one version."""
+def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, str], config: dict[str, Any],
+         image: str, command: list[str], args: list[str], resources: dict[str, Any], placement: bool,
+         annotations: dict[str, str], backoff_limit: int, deadline: int | None) -> dict[str, Any]:
+    """A Job running one container with the run configuration and the S3 credentials (by reference)."""
     training = spec.training
-    labels = labels_for(policy.name, run.version)
     env: list[dict[str, Any]] = [
-        {"name": names.ENV_RUN_CONFIG, "value": json.dumps(run_config(policy, spec, run), sort_keys=True)},
+        {"name": names.ENV_RUN_CONFIG, "value": json.dumps(config, sort_keys=True)},
         *_credential_env(spec),
         {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region},
     ]
@@ -132,11 +135,11 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
 
     container: dict[str, Any] = {
         "name": "trainer",
-        "image": training.image or default_image,
-        "command": list(training.command or DEFAULT_COMMAND),
-        "args": list(training.args if training.args is not None else DEFAULT_ARGS),
+        "image": image,
+        "command": command,
+        "args": args,
         "env": env,
-        "resources": training.resources,
+        "resources": resources,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -156,17 +159,20 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
         "automountServiceAccountToken": False,
     }
     optional = {
-        "nodeSelector": training.node_selector or None,
-        "tolerations": list(training.tolerations) or None,
-        "affinity": training.affinity,
-        "runtimeClassName": training.runtime_class_name,
         "serviceAccountName": training.service_account_name,
         "priorityClassName": training.priority_class_name,
     }
+    if placement:  # where training runs: GPU nodes, their taints, their runtime
+        optional.update({
+            "nodeSelector": training.node_selector or None,
+            "tolerations": list(training.tolerations) or None,
+            "affinity": training.affinity,
+            "runtimeClassName": training.runtime_class_name,
+        })
     pod_spec.update({key: value for key, value in optional.items() if value is not None})
 
     job_spec: dict[str, Any] = {
-        "backoffLimit": training.backoff_limit,
+        "backoffLimit": backoff_limit,
         "podFailurePolicy": {"rules": [
             {"action": "FailJob", "onExitCodes": {
                 "containerName": "trainer", "operator": "In", "values": NON_RETRYABLE_EXIT_CODES}},
@@ -175,21 +181,83 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
         ]},
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
-    if training.active_deadline_seconds is not None:
-        job_spec["activeDeadlineSeconds"] = int(training.active_deadline_seconds)
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = int(deadline)
     if training.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = int(training.ttl_seconds_after_finished)
-
-    record = {"version": run.version, "parentVersion": run.parent_version, "trigger": run.trigger.as_dict()}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(policy.name, run.version),
+            "name": name,
             "namespace": policy.namespace,
-            "labels": {**labels, f"{names.GROUP}/run-index": str(version_index(run.version))},
-            "annotations": {ANNOTATION_RUN: json.dumps(record, sort_keys=True)},
+            "labels": labels,
+            "annotations": annotations,
             "ownerReferences": [owner_reference(policy)],
         },
         "spec": job_spec,
     }
+
+
+def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_image: str) -> dict[str, Any]:
+    """The batch/v1 Job that trains one version."""
+    training = spec.training
+    labels = {**labels_for(policy.name, run.version), f"{names.GROUP}/run-index": str(version_index(run.version))}
+    record = {"version": run.version, "parentVersion": run.parent_version, "trigger": run.trigger.as_dict()}
+    return _job(
+        policy, spec, name=job_name(policy.name, run.version), labels=labels,
+        config=run_config(policy, spec, run), image=training.image or default_image,
+        command=list(training.command or DEFAULT_COMMAND),
+        args=list(training.args if training.args is not None else DEFAULT_ARGS),
+        resources=training.resources, placement=True,
+        annotations={ANNOTATION_RUN: json.dumps(record, sort_keys=True)},
+        backoff_limit=training.backoff_limit, deadline=training.active_deadline_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    check_id: str
+    model_version: str
+    now: str  # RFC 3339: the window ends here (the operator's clock, so tests can move it)
+
+
+DRIFT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
+DRIFT_DEADLINE_SECONDS = 1800
+
+
+def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> dict[str, Any]:
+    drift = spec.triggers.drift
+    assert drift is not None
+    performance = drift.performance
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": "DriftCheckConfig",
+        "policy": {"namespace": policy.namespace, "name": policy.name},
+        "checkId": check.check_id,
+        "modelVersion": check.model_version,
+        "now": check.now,
+        "data": drift.data,
+        "windowSeconds": drift.window.total_seconds(),
+        "features": list(drift.features) if drift.features else None,
+        "keyFeatures": list(drift.key_features),
+        "thresholds": drift.thresholds,
+        "performance": {"metric": performance.metric, "floor": performance.floor, "maxDrop": performance.max_drop}
+        if performance else None,
+        "target": spec.model.target,
+        "task": spec.model.task,
+        "storage": {"bucket": spec.storage.bucket, "prefix": spec.storage.prefix,
+                    "endpoint": spec.storage.endpoint, "region": spec.storage.region},
+    }
+
+
+def drift_job(policy: PolicyRef, spec: PolicySpec, check: DriftRequest, default_image: str) -> dict[str, Any]:
+    """A short Job of the project's trainer image (it has the drift engine), without GPUs or GPU placement."""
+    labels = {**labels_for(policy.name, purpose="drift"), LABEL_DRIFT_CHECK: check.check_id}
+    return _job(
+        policy, spec, name=job_name(policy.name, check.check_id), labels=labels,
+        config=drift_config(policy, spec, check), image=default_image, command=list(DEFAULT_COMMAND),
+        args=["drift"], resources=DRIFT_RESOURCES, placement=False,
+        annotations={ANNOTATION_DRIFT: json.dumps({"checkId": check.check_id, "modelVersion": check.model_version})},
+        backoff_limit=1, deadline=DRIFT_DEADLINE_SECONDS,
+    )

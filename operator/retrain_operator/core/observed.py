@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import names
-from .jobs import ANNOTATION_RUN
+from .jobs import ANNOTATION_RUN, LABEL_DRIFT_CHECK
 from .runs import Trigger, version_index
 
 ACTIVE = "Active"
@@ -33,11 +33,42 @@ class JobView:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class DriftJobView:
+    name: str
+    check_id: str
+    state: str  # ACTIVE | SUCCEEDED | FAILED
+    reason: str = ""
+    message: str = ""
+
+
 def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") == type_ and condition.get("status") == "True":
             return condition
     return None
+
+
+def _state(job: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    """(state, reason, message, finished at) from a Job's conditions, as the Job controller sets them."""
+    status = job.get("status") or {}
+    complete = _condition(job, "Complete")
+    failed = _condition(job, "Failed")
+    if complete:
+        return SUCCEEDED, "", "", status.get("completionTime") or complete.get("lastTransitionTime")
+    if failed:
+        return (FAILED, failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed",
+                failed.get("lastTransitionTime"))
+    return ACTIVE, "", "", None
+
+
+def drift_job_view(job: dict[str, Any]) -> DriftJobView | None:
+    meta = job.get("metadata") or {}
+    check_id = (meta.get("labels") or {}).get(LABEL_DRIFT_CHECK)
+    if not check_id:
+        return None
+    state, reason, message, _ = _state(job)
+    return DriftJobView(name=meta.get("name", ""), check_id=check_id, state=state, reason=reason, message=message)
 
 
 def job_view(job: dict[str, Any]) -> JobView | None:
@@ -52,18 +83,7 @@ def job_view(job: dict[str, Any]) -> JobView | None:
     except json.JSONDecodeError:
         record = {}
     status = job.get("status") or {}
-    complete = _condition(job, "Complete")
-    failed = _condition(job, "Failed")
-    if complete:
-        state, reason, message = SUCCEEDED, "", ""
-        finished = status.get("completionTime") or complete.get("lastTransitionTime")
-    elif failed:
-        state = FAILED
-        reason = failed.get("reason") or "JobFailed"
-        message = failed.get("message") or "the trainer Job failed"
-        finished = failed.get("lastTransitionTime")
-    else:
-        state, reason, message, finished = ACTIVE, "", "", None
+    state, reason, message, finished = _state(job)
     return JobView(
         name=meta.get("name", ""),
         version=version,
@@ -90,6 +110,16 @@ class ArtifactOutcome:
 
 
 @dataclass(frozen=True)
+class DriftOutcome:
+    """What S3 says about a finished drift check."""
+
+    result: dict[str, Any] | None  # drift.json
+    error: dict[str, Any] | None = None  # error.json of a failed check
+    uri: str = ""
+    storage_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     spec_problems: tuple[str, ...] = ()
     # A dependency the policy names but that is not usable: (reason, message).
@@ -97,3 +127,5 @@ class Observed:
     jobs: tuple[JobView, ...] = ()
     outcomes: dict[str, ArtifactOutcome] = field(default_factory=dict)
     new_samples: int | None = None
+    drift_jobs: tuple[DriftJobView, ...] = ()
+    drift_outcomes: dict[str, DriftOutcome] = field(default_factory=dict)

@@ -46,6 +46,12 @@ def version_index(version: str | None) -> int:
     return int(match.group(1)) if match else 0
 
 
+def check_index(check_id: str | None) -> int:
+    """`d7` -> 7; anything else -> 0."""
+    match = re.fullmatch(r"d(\d+)", check_id or "")
+    return int(match.group(1)) if match else 0
+
+
 def job_name(policy: str, version: str) -> str:
     """`<policy>-<version>`, shortened with a hash when too long, always a valid DNS label."""
     name = f"{policy}-{version}"
