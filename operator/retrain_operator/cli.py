@@ -64,6 +64,46 @@ def _crd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift(args: argparse.Namespace) -> int:
+    """Compare two local files (or a stored profile and a file) without any cluster."""
+    import json
+    import sys as _sys
+
+    from .artifacts.errors import DataError
+    from .drift.engine import DriftCheck, Thresholds, to_json
+    from .drift.files import iter_file_batches
+    from .drift.profile import build_profile
+    from .drift.report import render_html
+
+    reference, current = Path(args.reference), Path(args.current)
+    progress = not args.quiet and _sys.stderr.isatty()
+    try:
+        if reference.suffix == ".json":
+            profile = json.loads(reference.read_text())
+        else:
+            profile = build_profile(iter_file_batches(reference, progress, "reference"), columns=args.columns)
+        thresholds = Thresholds(key_features=tuple(args.key_feature or ()))
+        check = DriftCheck(profile, thresholds, columns=args.columns)
+        check.add_all(iter_file_batches(current, progress, "current"))
+    except DataError as error:
+        print(f"retrain-operator drift: error: {error}", file=_sys.stderr)
+        return 3
+    result = to_json({"reference": str(reference), "current": str(current), **check.result()})
+    result["drift"] = result["datasetDrift"]
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    if args.report:
+        Path(args.report).write_text(render_html(result, profile, check))
+    if args.save_profile:
+        Path(args.save_profile).write_text(json.dumps(to_json(profile)))
+    drifted = result["driftedFeatures"]
+    print(f"{'DATASET DRIFT' if result['drift'] else 'no dataset drift'}: {len(drifted)} of {len(result['features'])} features "
+          f"drifted{': ' + ', '.join(drifted) if drifted else ''} ({result['rows']} current rows)")
+    if result["missingColumns"]:
+        print(f"missing from the current data: {', '.join(result['missingColumns'])}")
+    return 0
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.story import run_sandbox
 
@@ -103,6 +143,17 @@ def parser() -> argparse.ArgumentParser:
 
     crd = sub.add_parser("crd", help="print the RetrainPolicy CustomResourceDefinition")
     crd.set_defaults(func=_crd)
+
+    drift = sub.add_parser("drift", help="compare two local Parquet/CSV files for drift, no cluster needed")
+    drift.add_argument("--reference", required=True, help="reference data (.parquet/.csv) or a profile.json")
+    drift.add_argument("--current", required=True, help="current data (.parquet/.csv)")
+    drift.add_argument("--report", help="write the HTML report here")
+    drift.add_argument("--json", help="write the drift.json result here")
+    drift.add_argument("--save-profile", help="write the reference profile here (reuse it with --reference)")
+    drift.add_argument("--columns", nargs="+", help="only these columns")
+    drift.add_argument("--key-feature", action="append", help="a feature whose drift alone means dataset drift")
+    drift.add_argument("--quiet", action="store_true", help="no progress bar")
+    drift.set_defaults(func=_drift)
 
     sandbox = sub.add_parser("sandbox", help="the whole loop on this machine, no cluster needed")
     sandbox.add_argument("--workdir", default=".sandbox")

@@ -1,0 +1,39 @@
+"""Local Parquet and CSV files as record batches, for the `drift` command on a laptop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from ..artifacts.errors import DataError
+
+BATCH_ROWS = 262_144
+
+
+def file_rows(path: Path) -> int | None:
+    """Rows of a Parquet file from its footer; None for CSV (unknown until read)."""
+    return pq.ParquetFile(path).metadata.num_rows if path.suffix == ".parquet" else None
+
+
+def iter_file_batches(path: Path, progress: bool = False, label: str = "") -> Iterator[pa.RecordBatch]:
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    try:
+        if path.suffix == ".parquet":
+            reader = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+        elif path.name.endswith((".csv", ".csv.gz")):
+            reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24))
+        else:
+            raise DataError(f"{path}: only .parquet, .csv and .csv.gz files are read")
+        with tqdm(total=file_rows(path), unit="rows", unit_scale=True, desc=label or path.name,
+                  disable=not progress, leave=False) as bar:
+            for batch in reader:
+                bar.update(batch.num_rows)
+                yield batch
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{path} cannot be read: {error}") from error
