@@ -97,7 +97,8 @@ def _drift(args: argparse.Namespace) -> int:
     if args.save_profile:
         Path(args.save_profile).write_text(json.dumps(to_json(profile)))
     drifted = result["driftedFeatures"]
-    print(f"{'DATASET DRIFT' if result['drift'] else 'no dataset drift'}: {len(drifted)} of {len(result['features'])} features "
+    verdict = "DATASET DRIFT" if result["drift"] else "no dataset drift"
+    print(f"{verdict}: {len(drifted)} of {len(result['features'])} features "
           f"drifted{': ' + ', '.join(drifted) if drifted else ''} ({result['rows']} current rows)")
     if result["missingColumns"]:
         print(f"missing from the current data: {', '.join(result['missingColumns'])}")

@@ -82,7 +82,7 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
         verdict = "DRIFT" if feature["drifted"] else "ok"
         if feature["kind"] == "numeric":
             tests = (f"PSI {_number(feature['psi'])} · KS D {_number(feature['ksStatistic'])} "
-                     f"(p {_number(feature['ksPValue'])}) · W1/σ {_number(feature['wassersteinNormalized'])}")
+                     f"(p {_number(feature['ksPValue'])}) · W1/std {_number(feature['wassersteinNormalized'])}")
             image = _numeric_plot(plt, name, accumulator)
         else:
             tests = (f"PSI {_number(feature['psi'])} · χ² p {_number(feature['chi2PValue'])} · "
@@ -101,7 +101,8 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
     verdict = "Drift detected" if document.get("drift") else "No drift"
     thresholds = html.escape(", ".join(f"{k}={v}" for k, v in (document.get("thresholds") or {}).items()))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report {html.escape(str(document.get('checkId', '')))}</title>
+<html lang="en"><head><meta charset="utf-8">
+<title>Drift report {html.escape(str(document.get('checkId', '')))}</title>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
