@@ -110,7 +110,8 @@ tr.drift td {{ background: #fde2e1; }} figure {{ display: inline-block; margin: 
 figcaption {{ font-size: 12px; text-align: center; }}
 </style></head><body>
 <h1>{verdict}</h1>
-<p>Check {html.escape(str(document.get('checkId', '-')))} of model {html.escape(str(document.get('modelVersion', '-')))}:
+<p>Check {html.escape(str(document.get('checkId', '-')))}
+of model {html.escape(str(document.get('modelVersion', '-')))}:
 {document.get('rows')} current rows against a profile of {profile.get('rows')} training rows;
 {len(document.get('driftedFeatures') or [])} of {len(document['features'])} features drifted
 (share {_number(document.get('driftedShare'))}).</p>
