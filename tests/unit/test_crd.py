@@ -123,3 +123,21 @@ def test_the_crd_yaml_parses_and_has_the_status_subresource():
     version = document["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert document["spec"]["names"]["shortNames"] == ["rtp"]
+
+
+def test_the_checked_in_field_reference_is_the_generated_one():
+    from retrain_operator.api import reference
+
+    on_disk = (ROOT / reference.REFERENCE_PATH).read_text()
+    assert on_disk == reference.render_markdown(), "run: python -m retrain_operator.api.reference --write"
+
+
+def test_the_field_reference_names_every_spec_field_and_rule():
+    from retrain_operator.api import reference
+
+    text = reference.render_markdown()
+    for path, node in _walk(spec_schema()):
+        if path != "spec" and "{" not in path and not path.endswith("[]"):
+            assert f"| `{path}` |" in text, path
+        for rule in node.get("x-kubernetes-validations", []):
+            assert rule["message"] in text

@@ -66,7 +66,12 @@ def test_batches_do_not_change_the_answer():
     reference, current = rng.normal(size=5000), rng.normal(0.2, 1, size=7000)
     whole = check({"x": reference}, {"x": current})["features"]["x"]
     streamed = check({"x": reference}, {"x": current}, batch=101)["features"]["x"]
-    assert streamed == whole
+    numbers = {key for key, value in whole.items() if isinstance(value, float)}
+    # Counts are equal; sums only up to the order of rounding.
+    assert {key: streamed[key] for key in numbers} == pytest.approx({key: whole[key] for key in numbers}, rel=1e-12)
+    assert {key: value for key, value in streamed.items() if key not in numbers} == \
+        {key: value for key, value in whole.items() if key not in numbers}
+    assert streamed["ksStatistic"] == whole["ksStatistic"] and streamed["psi"] == whole["psi"]
 
 
 def test_a_constant_column_does_not_crash_and_does_not_drift_against_itself():

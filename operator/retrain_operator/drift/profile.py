@@ -28,7 +28,6 @@ def is_numeric(arrow_type: pa.DataType) -> bool:
 
 @dataclass
 class _NumericAccumulator:
-    rng: np.random.Generator
     sample_size: int
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     keys: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -37,14 +36,17 @@ class _NumericAccumulator:
     total: float = 0.0
     total_squares: float = 0.0
 
-    def add(self, column: pa.ChunkedArray | pa.Array) -> None:
+    def add(self, column: pa.ChunkedArray | pa.Array, row_keys: np.ndarray) -> None:
         values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
-        finite = values[~np.isnan(values)]
+        present = ~np.isnan(values)
+        finite, keys = values[present], row_keys[present]
         self.nulls += len(values) - len(finite)
         self.count += len(finite)
         self.total += float(finite.sum())
         self.total_squares += float(np.square(finite).sum())
-        keys = self.rng.random(len(finite))
+        if len(self.keys) >= self.sample_size:  # only a key below the largest kept one can enter
+            entering = keys < self.keys.max()
+            finite, keys = finite[entering], keys[entering]
         values = np.concatenate([self.values, finite])
         keys = np.concatenate([self.keys, keys])
         if len(values) > self.sample_size:
@@ -92,6 +94,7 @@ def build_profile(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[st
     rows = 0
     for batch in batches:
         rows += batch.num_rows
+        row_keys = rng.random(batch.num_rows)  # one key per row: each column keeps its bottom-k rows
         for name in columns or batch.schema.names:
             if name not in batch.schema.names:
                 raise KeyError(f"column {name!r} is missing from the reference data")
@@ -101,10 +104,13 @@ def build_profile(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[st
             if name not in numeric and name not in categorical:
                 order.append(name)
                 if is_numeric(column.type):
-                    numeric[name] = _NumericAccumulator(rng, sample_size)
+                    numeric[name] = _NumericAccumulator(sample_size)
                 else:
                     categorical[name] = _CategoricalAccumulator()
-            (numeric.get(name) or categorical[name]).add(column)
+            if name in numeric:
+                numeric[name].add(column, row_keys)
+            else:
+                categorical[name].add(column)
     features = {name: numeric[name].result(bins) if name in numeric else categorical[name].result()
                 for name in order}
     return {"profileVersion": PROFILE_VERSION, "rows": rows, "features": features}

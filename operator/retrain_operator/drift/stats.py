@@ -43,11 +43,11 @@ def ks_pvalue(statistic: float, m: int, n: int) -> float:
 
 def wasserstein(reference: np.ndarray, below: np.ndarray, at_or_below: np.ndarray, n: int,
                 left_tail_sum: float, right_tail_sum: float,
-                gap_counts: np.ndarray, gap_sums: np.ndarray) -> float:
+                gap_excess: np.ndarray) -> float:
     """W1 = integral |F_ref - F_cur|.
 
     On each gap between adjacent reference points F_ref is constant, and the integral of F_cur
-    follows from the count and sum of the current values inside the gap. Where F_cur stays on
+    follows from the sum of (r[i+1] - x) over the current values x inside the gap. Where F_cur stays on
     one side of F_ref the gap's term is exact; where it crosses F_ref inside the gap (rare at
     profile sample sizes) the term is a lower bound.
     """
@@ -58,7 +58,9 @@ def wasserstein(reference: np.ndarray, below: np.ndarray, at_or_below: np.ndarra
     gaps = np.diff(reference)
     start = at_or_below[:-1] / n  # F_cur on entering the gap
     end = below[1:] / n  # F_cur just before leaving it
-    integral_cur = start * gaps + (gap_counts * reference[1:] - gap_sums) / n  # integral of F_cur over the gap
+    # Over a gap, F_cur = start + (values passed so far) / n: its integral is start * gap plus, per
+    # value x inside, (r[i+1] - x) / n; gap_excess holds that sum.
+    integral_cur = start * gaps + gap_excess / n
     inner = np.abs(f_ref * gaps - integral_cur)
     crossing = (f_ref < end) & (f_ref > start)
     # Where the CDFs cross inside a gap, split at the crossing assuming evenly spread values.
