@@ -254,8 +254,11 @@ def ensure_compare_venv(path: Path) -> Path:
     return python
 
 
-def measure(python: str, method: str, reference: Path, current: Path, repeat: int) -> dict[str, Any]:
+def measure(python: str, method: str, reference: Path, current: Path, repeat: int,
+            threads: int | None = None) -> dict[str, Any]:
     environment = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if threads:
+        environment["RETRAIN_DRIFT_THREADS"] = str(threads)
     done = subprocess.run([python, __file__, "--method", method, "--reference", str(reference),
                            "--current", str(current), "--repeat", str(repeat)],
                           capture_output=True, text=True, env=environment, check=False)
@@ -284,7 +287,12 @@ def compare(workdir: Path, rows: int, repeat: int, skip_libraries: bool, venv: P
     expected = sorted(SHIFTED)
     print(f"\n{rows:,} reference rows vs {rows:,} current rows, {len(NUMERIC)} numeric + {len(CATEGORICAL)} "
           f"categorical features; shifted on purpose: {', '.join(expected)}")
+    from retrain_operator.drift import parallel
+
+    print(f"this engine runs columns on {parallel.threads()} thread(s) (RETRAIN_DRIFT_THREADS); the row "
+          "'one thread' is the same engine on one")
     results = {"this engine (profile + check)": measure(sys.executable, "engine", reference, current, repeat),
+               "this engine, one thread": measure(sys.executable, "engine", reference, current, repeat, threads=1),
                "SciPy per column": measure(sys.executable, "scipy", reference, current, repeat)}
     if not skip_libraries:
         python = str(ensure_compare_venv(venv))

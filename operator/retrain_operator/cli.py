@@ -102,7 +102,7 @@ def _drift(args: argparse.Namespace) -> int:
           f"drifted{': ' + ', '.join(drifted) if drifted else ''} ({result['rows']} current rows)")
     if result["missingColumns"]:
         print(f"missing from the current data: {', '.join(result['missingColumns'])}")
-    return 0
+    return 1 if result["drift"] else 0  # so that a script can gate on it
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -145,7 +145,8 @@ def parser() -> argparse.ArgumentParser:
     crd = sub.add_parser("crd", help="print the RetrainPolicy CustomResourceDefinition")
     crd.set_defaults(func=_crd)
 
-    drift = sub.add_parser("drift", help="compare two local Parquet/CSV files for drift, no cluster needed")
+    drift = sub.add_parser("drift", help="compare two local Parquet/CSV files for drift, no cluster needed; "
+                                         "exit 0: no dataset drift, 1: dataset drift, 3: bad input")
     drift.add_argument("--reference", required=True, help="reference data (.parquet/.csv) or a profile.json")
     drift.add_argument("--current", required=True, help="current data (.parquet/.csv)")
     drift.add_argument("--report", help="write the HTML report here")

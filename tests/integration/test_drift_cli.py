@@ -33,7 +33,7 @@ def test_the_drift_command_writes_a_result_and_a_self_contained_report(tmp_path:
                              "--report", str(tmp_path / "report.html"), "--json", str(tmp_path / "drift.json"),
                              "--save-profile", str(tmp_path / "profile.json"), "--key-feature", "monthly_spend"],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # 1: dataset drift, so that scripts can gate on it
     assert result.stdout.startswith("DATASET DRIFT: 1 of 6 features drifted: monthly_spend")
     document = json.loads((tmp_path / "drift.json").read_text())
     assert document["driftedFeatures"] == ["monthly_spend"] and document["drift"] is True
@@ -44,8 +44,18 @@ def test_the_drift_command_writes_a_result_and_a_self_contained_report(tmp_path:
     again = subprocess.run([CLI, "drift", "--reference", str(tmp_path / "profile.json"), "--current", str(current),
                             "--json", str(tmp_path / "again.json"), "--key-feature", "monthly_spend"],
                            capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0
+    assert again.returncode == 1
     assert json.loads((tmp_path / "again.json").read_text())["features"] == document["features"]
+
+
+def test_the_same_distribution_is_no_drift_and_exits_0(tmp_path: Path):
+    reference, _ = write(tmp_path)
+    other = tmp_path / "other.parquet"
+    pq.write_table(dataset.churn_table(20000, 3).drop_columns([dataset.TIMESTAMP]), other)
+    result = subprocess.run([CLI, "drift", "--reference", str(reference), "--current", str(other), "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("no dataset drift: 0 of 6 features drifted")
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path):

@@ -69,6 +69,16 @@ DEFAULTS = {
     "training.ttlSecondsAfterFinished": lambda s: s.training.ttl_seconds_after_finished,
     "historyLimit": lambda s: s.history_limit,
     "suspend": lambda s: s.suspend,
+    "promotion.gates.minComparisonRows": lambda s: s.gates.min_comparison_rows,
+    "promotion.gates.olderData.enabled": lambda s: s.gates.older_data_metric is not None,
+}
+# Defaults inside list items: the schema's and the typed spec's, per item.
+ITEM_DEFAULTS = {
+    "promotion.gates.compare[].relative": (
+        lambda: spec_schema()["properties"]["promotion"]["properties"]["gates"]["properties"]["compare"]["items"]
+        ["properties"]["relative"]["default"],
+        lambda: PolicySpec.from_dict({**MINIMAL, "promotion": {"gates": {"compare": [{"metric": "accuracy"}]}}})
+        .gates.compare[0].relative),
 }
 
 
@@ -98,7 +108,12 @@ def test_schema_defaults_equal_the_typed_specs_defaults():
 
 def test_every_schema_default_is_checked():
     defaulted = {path.removeprefix("spec.") for path, node in _walk(spec_schema()) if "default" in node}
-    assert defaulted == set(DEFAULTS) | set(DURATION_DEFAULTS)
+    assert defaulted == set(DEFAULTS) | set(DURATION_DEFAULTS) | set(ITEM_DEFAULTS)
+
+
+def test_list_item_defaults_equal_the_typed_specs_defaults():
+    for path, (schema_default, typed_default) in ITEM_DEFAULTS.items():
+        assert schema_default() == typed_default(), path
 
 
 def test_every_field_the_typed_spec_reads_is_in_the_schema():

@@ -82,7 +82,8 @@ def test_a_failed_check_is_reported_and_triggers_nothing():
     plan = step(state, Observed(drift_jobs=(job("d1", FAILED),), drift_outcomes={"d1": outcome}))
     assert plan.create_job is None
     condition = get_condition(plan.status["conditions"], "DriftDetected")
-    assert condition["reason"] == "CheckFailed" and "missing" in condition["message"]
+    assert condition["status"] == "Unknown" and condition["reason"] == "CheckFailed"
+    assert "DataError" in condition["message"] and "missing" in condition["message"]
     assert [e.reason for e in plan.events] == ["DriftCheckFailed"]
 
 

@@ -74,6 +74,16 @@ def test_batches_do_not_change_the_answer():
     assert streamed["ksStatistic"] == whole["ksStatistic"] and streamed["psi"] == whole["psi"]
 
 
+def test_threads_do_not_change_the_answer(monkeypatch: pytest.MonkeyPatch):
+    rng = np.random.default_rng(5)
+    reference = {f"n{i}": rng.normal(size=3000) for i in range(6)} | {"c": rng.choice(list("abc"), 3000)}
+    current = {f"n{i}": rng.normal(0.05 * i, 1, size=2000) for i in range(6)} | {"c": rng.choice(list("abd"), 2000)}
+    monkeypatch.setenv("RETRAIN_DRIFT_THREADS", "1")
+    alone = check(reference, current, batch=500)
+    monkeypatch.setenv("RETRAIN_DRIFT_THREADS", "4")
+    assert check(reference, current, batch=500) == alone
+
+
 def test_a_constant_column_does_not_crash_and_does_not_drift_against_itself():
     feature = check({"k": np.full(100, 3.0)}, {"k": np.full(50, 3.0)})["features"]["k"]
     assert feature["ksStatistic"] == 0 and feature["psi"] == pytest.approx(0) and not feature["drifted"]

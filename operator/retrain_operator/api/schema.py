@@ -21,6 +21,8 @@ QUANTITY = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
             r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 GPU = "nvidia.com/gpu"
+METRICS = ["accuracy", "f1Weighted", "f1Macro", "r2", "rmse", "mae"]
+REGRESSION_METRICS = ["r2", "rmse", "mae"]
 
 
 def _str(description: str, **extra: Any) -> Schema:
@@ -152,7 +154,7 @@ def triggers_schema() -> Schema:
                 "datasetShare": _num("Share of drifted features that makes dataset drift.", minimum=0, maximum=1),
             }),
             "performance": _obj("Performance drift on recent labeled data (needs the target column there).", {
-                "metric": _str("Metric to watch.", enum=["accuracy", "f1Weighted", "f1Macro", "r2", "rmse", "mae"]),
+                "metric": _str("Metric to watch.", enum=METRICS),
                 "floor": _num("Drift when the metric is worse than this."),
                 "maxDrop": _num("Drift when the metric is worse than the model's held-out value by more than "
                                 "this.", minimum=0),
@@ -234,6 +236,47 @@ def training_schema() -> Schema:
     ]})
 
 
+def promotion_schema() -> Schema:
+    comparison = _obj("Challenger against champion on held-out rows neither model trained on.", {
+        "metric": _str("Metric compared.", enum=METRICS),
+        "maxRegression": _num("The challenger may be worse by at most this.", minimum=0),
+        "minImprovement": _num("The challenger must be better by at least this.", minimum=0),
+        "relative": {"type": "boolean", "default": False,
+                     "description": "Amounts are fractions of the champion's value."},
+    }, required=["metric"], **{"x-kubernetes-validations": [
+        {"rule": "!(has(self.maxRegression) && has(self.minImprovement))",
+         "message": "a comparison has maxRegression or minImprovement, not both"},
+    ]})
+    bound = _obj("An absolute bound on a held-out metric; applies to the first model too.", {
+        "metric": _str("Metric bounded.", enum=METRICS),
+        "min": _num("Smallest allowed value."),
+        "max": _num("Largest allowed value."),
+    }, required=["metric"], **{"x-kubernetes-validations": [
+        {"rule": "has(self.min) || has(self.max)", "message": "a bound needs min or max"},
+    ]})
+    return _obj("When a trained model may replace the current one (docs/promotion.md).", {
+        "gates": _obj("Quality gates. A challenger that fails one is recorded as rejected and never served.", {
+            "compare": {"type": "array", "maxItems": 16, "items": comparison,
+                        "description": "Comparisons with the champion; default: f1Macro (classification) or r2 "
+                                       "(regression) with maxRegression 0.01; [] turns them off."},
+            "bounds": {"type": "array", "maxItems": 16, "items": bound,
+                       "description": "Absolute bounds on the challenger's held-out metrics."},
+            "olderData": _obj("Against catastrophic forgetting: the challenger on held-out rows from data the "
+                              "champion was trained on, against the champion's own held-out value.", {
+                "metric": _str("Metric; default: the first compared one.", enum=METRICS),
+                "maxRegression": _num("Largest allowed regression; default 0.05.", minimum=0),
+                "enabled": {"type": "boolean", "default": True, "description": "Check older data at all."},
+            }),
+            "minClassRecall": {"type": "object", "maxProperties": 1000,
+                               "description": "Least held-out recall per class label (classification).",
+                               "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
+            "minComparisonRows": _int("Fewest unseen held-out rows for a comparison to count; fewer is "
+                                      "inconclusive, and an inconclusive challenger is not promoted.",
+                                      minimum=1, default=30),
+        }),
+    })
+
+
 def spec_schema() -> Schema:
     incremental = _cel_list(_names(incremental=True))
     return _obj("The desired retraining behaviour.", {
@@ -242,6 +285,7 @@ def spec_schema() -> Schema:
         "storage": storage_schema(),
         "triggers": triggers_schema(),
         "training": training_schema(),
+        "promotion": promotion_schema(),
         "historyLimit": _int("Model versions kept in status and in S3.", minimum=1, maximum=100, default=10),
         "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [
@@ -250,6 +294,10 @@ def spec_schema() -> Schema:
          "message": "strategy incremental needs an estimator with partial_fit or warm_start"},
         {"rule": "!has(self.data.timestampColumn) || self.data.timestampColumn != self.model.target",
          "message": "data.timestampColumn must differ from model.target"},
+        {"rule": "!has(self.promotion) || !has(self.promotion.gates) || !has(self.promotion.gates.compare) || "
+                 "self.promotion.gates.compare.all(c, (has(self.model.task) && self.model.task == 'regression') "
+                 f"== (c.metric in {_cel_list(REGRESSION_METRICS)}))",
+         "message": "promotion.gates.compare metrics must fit model.task (regression: r2, rmse, mae)"},
     ]})
 
 

@@ -134,12 +134,61 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    metric: str
+    max_regression: float | None = None
+    min_improvement: float | None = None
+    relative: bool = False
+
+
+@dataclass(frozen=True)
+class Bound:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+
+DEFAULT_GATE_METRIC = {"classification": "f1Macro", "regression": "r2"}
+
+
+@dataclass(frozen=True)
+class GatesSpec:
+    compare: tuple[Comparison, ...]
+    bounds: tuple[Bound, ...] = ()
+    older_data_metric: str | None = None  # None: no older-data check
+    older_data_max_regression: float = 0.05
+    min_class_recall: dict[str, float] = field(default_factory=dict)
+    min_comparison_rows: int = 30
+
+    @classmethod
+    def from_dict(cls, gates: Json, task: str) -> GatesSpec:
+        default_metric = DEFAULT_GATE_METRIC.get(task, "f1Macro")
+        raw_compare = gates.get("compare")
+        compare = tuple(Comparison(metric=str(c["metric"]), max_regression=c.get("maxRegression"),
+                                   min_improvement=c.get("minImprovement"), relative=bool(c.get("relative", False)))
+                        for c in raw_compare) if raw_compare is not None else (
+            Comparison(metric=default_metric, max_regression=0.01),)
+        older = gates.get("olderData") or {}
+        older_metric = older.get("metric") or (compare[0].metric if compare else default_metric)
+        return cls(
+            compare=compare,
+            bounds=tuple(Bound(metric=str(b["metric"]), min=b.get("min"), max=b.get("max"))
+                         for b in gates.get("bounds") or ()),
+            older_data_metric=older_metric if older.get("enabled", True) else None,
+            older_data_max_regression=float(older.get("maxRegression", 0.05)),
+            min_class_recall={str(k): float(v) for k, v in (gates.get("minClassRecall") or {}).items()},
+            min_comparison_rows=int(gates.get("minComparisonRows", 30)),
+        )
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     model: ModelSpec
     data: DataSpec
     storage: StorageSpec
     triggers: TriggersSpec = field(default_factory=TriggersSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
+    gates: GatesSpec = field(default_factory=lambda: GatesSpec.from_dict({}, "classification"))
     history_limit: int = 10
     suspend: bool = False
 
@@ -239,6 +288,8 @@ class PolicySpec:
                 active_deadline_seconds=training.get("activeDeadlineSeconds", 3600),
                 ttl_seconds_after_finished=training.get("ttlSecondsAfterFinished", 86400),
             ),
+            gates=GatesSpec.from_dict((spec.get("promotion") or {}).get("gates") or {},
+                                      str(model.get("task", "classification"))),
             history_limit=int(spec.get("historyLimit", 10)),
             suspend=bool(spec.get("suspend", False)),
         )

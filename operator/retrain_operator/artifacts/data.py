@@ -114,7 +114,8 @@ def batches_from_bytes(data: bytes, name: str, format_: str, gzipped: bool = Fal
                        batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
     try:
         if format_ == "parquet":
-            yield from pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=batch_size)
+            # pre_buffer=False: pre-buffering keeps every row group read so far alive.
+            yield from pq.ParquetFile(io.BytesIO(data), pre_buffer=False).iter_batches(batch_size=batch_size)
             return
         if gzipped:
             data = gzip.decompress(data)

@@ -22,14 +22,14 @@ DRIFT_DETECTED = "DriftDetected"
 def set_condition(
     conditions: list[Condition] | None,
     type_: str,
-    status: bool,
+    status: bool | None,
     reason: str,
     message: str,
     generation: int | None,
     now: dt.datetime,
 ) -> list[Condition]:
-    """A new list with `type_` set; the input list is not modified."""
-    value = "True" if status else "False"
+    """A new list with `type_` set; the input list is not modified. None means Unknown."""
+    value = "Unknown" if status is None else "True" if status else "False"
     result: list[Condition] = []
     found = False
     for condition in conditions or []:

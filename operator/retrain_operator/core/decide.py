@@ -17,6 +17,7 @@ from ..api import names
 from ..api.spec import PolicySpec
 from ..artifacts.layout import version_prefix
 from . import conditions as cond
+from . import gates
 from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, DriftJobView, JobView, Observed
 from .runs import Trigger, check_index, version_index, version_name
@@ -110,7 +111,7 @@ class _Decision:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _set(self, type_: str, ok: bool, reason: str, message: str) -> None:
+    def _set(self, type_: str, ok: bool | None, reason: str, message: str) -> None:
         self.status["conditions"] = cond.set_condition(
             self.status.get("conditions"), type_, ok, reason, message, self.policy.generation, self.now)
 
@@ -278,7 +279,14 @@ class _Decision:
         manifest = outcome.manifest or {}
         version = active["version"]
         uri = outcome.uri or self._uri(spec, version)
-        last = self._finish(active, job, "Succeeded", "TrainingSucceeded", f"{version} trained and verified")
+        previous = (self.status.get("currentModel") or {}).get("version")
+        verdict = gates.judge(spec.gates, manifest.get("evaluation") or {}, previous)
+        if verdict.passed:
+            last = self._finish(active, job, "Succeeded", "TrainingSucceeded", f"{version} trained and verified")
+        else:
+            last = self._finish(active, job, "Rejected", verdict.reason,
+                                f"{version} not promoted: {verdict.summary()}")
+        last["gates"] = verdict.as_status()
         metrics = manifest.get("metrics") or {}
         model = {
             "version": version,
@@ -288,15 +296,27 @@ class _Decision:
             "parentVersion": manifest.get("parentVersion"),
             "metrics": metrics,
         }
-        previous = (self.status.get("currentModel") or {}).get("version")
-        self.status["currentModel"] = model
+        if verdict.passed:
+            self.status["currentModel"] = model
+        else:
+            model["rejected"] = verdict.reason
         history = [model, *(h for h in self.status.get("history") or [] if h.get("version") != version)]
-        self.status["history"] = history[: spec.history_limit]
-        self.prune = [h["version"] for h in history[spec.history_limit:] if h.get("version")]
+        current = (self.status.get("currentModel") or {}).get("version")
+        # The serving model is never pruned, however many rejected challengers came after it.
+        kept = history[: spec.history_limit]
+        if current and all(h.get("version") != current for h in kept):
+            kept = [*history[: spec.history_limit - 1], *(h for h in history if h.get("version") == current)]
+        self.status["history"] = kept
+        kept_versions = {h.get("version") for h in kept}
+        self.prune = [h["version"] for h in history if h.get("version") and h["version"] not in kept_versions]
         summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
-        self._event("Normal", "RunSucceeded",
-                    f"{version} trained ({last['trigger']}){': ' + summary if summary else ''}; "
-                    f"now current{' (was ' + previous + ')' if previous else ''}")
+        if verdict.passed:
+            self._event("Normal", "RunSucceeded",
+                        f"{version} trained ({last['trigger']}){': ' + summary if summary else ''}; "
+                        f"now current{' (was ' + previous + ')' if previous else ''}")
+        else:
+            self._event("Warning", verdict.reason,
+                        f"{version} not promoted: {verdict.summary()}; {previous or 'no model'} keeps serving")
 
     def _record_failure(self, active: dict[str, Any], job: JobView | None, reason: str, message: str) -> None:
         self._finish(active, job, "Failed", reason, message)
@@ -502,9 +522,10 @@ class _Decision:
 
         drift_record = status.get("drift") or {}
         if spec.triggers.drift and drift_record:
-            if drift_record.get("error"):
-                self._set(cond.DRIFT_DETECTED, False, "CheckFailed",
-                          f"{drift_record['checkId']}: {drift_record['error']['message']}")
+            if drift_record.get("error"):  # Unknown: a failed check says nothing about drift
+                error = drift_record["error"]
+                self._set(cond.DRIFT_DETECTED, None, "CheckFailed",
+                          f"{drift_record['checkId']}: {error.get('reason')}: {error['message']}")
             elif drift_record.get("drift"):
                 pending = status.get("pendingDriftTrigger")
                 self._set(cond.DRIFT_DETECTED, True, "DriftDetected",
@@ -515,7 +536,7 @@ class _Decision:
 
         if last.get("phase") == "Succeeded":
             self._set(cond.TRAINED, True, last.get("reason") or "TrainingSucceeded", last.get("message") or "")
-        elif last.get("phase") == "Failed":
+        elif last.get("phase") in ("Failed", "Rejected"):
             self._set(cond.TRAINED, False, last.get("reason") or "TrainingFailed", last.get("message") or "")
 
         if dependency:
@@ -540,6 +561,10 @@ class _Decision:
             phase, message = PHASE_DEGRADED, f"{last['version']} failed: {last.get('reason')}{keeps}"
         elif current:
             phase, message = PHASE_READY, f"{current['version']} is current"
+            if last.get("phase") == "Rejected":
+                message += f"; {last['version']} was not promoted ({last.get('reason')})"
+        elif last.get("phase") == "Rejected":
+            phase, message = PHASE_PENDING, f"{last['version']} was not promoted: {last.get('reason')}"
         else:
             phase, message = PHASE_PENDING, "waiting for the first run"
         status["phase"] = phase

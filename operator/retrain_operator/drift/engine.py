@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import stats
+from . import parallel, stats
 from .profile import is_numeric
 
 
@@ -186,11 +186,13 @@ class DriftCheck:
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.rows += batch.num_rows
+        work = []
         for name, accumulator in self.columns.items():
             if name not in batch.schema.names:
                 self.missing.add(name)
                 continue
-            accumulator.add(batch.column(name))
+            work.append((accumulator, batch.column(name)))
+        parallel.each(lambda pair: pair[0].add(pair[1]), work)
 
     def add_all(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> DriftCheck:
         for batch in batches:

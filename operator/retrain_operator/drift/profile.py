@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import parallel
+
 SAMPLE_SIZE = 20_000
 PSI_BINS = 10
 PROFILE_VERSION = 1
@@ -95,6 +97,7 @@ def build_profile(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[st
     for batch in batches:
         rows += batch.num_rows
         row_keys = rng.random(batch.num_rows)  # one key per row: each column keeps its bottom-k rows
+        work: list[tuple[str, pa.ChunkedArray | pa.Array]] = []
         for name in columns or batch.schema.names:
             if name not in batch.schema.names:
                 raise KeyError(f"column {name!r} is missing from the reference data")
@@ -107,10 +110,9 @@ def build_profile(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[st
                     numeric[name] = _NumericAccumulator(sample_size)
                 else:
                     categorical[name] = _CategoricalAccumulator()
-            if name in numeric:
-                numeric[name].add(column, row_keys)
-            else:
-                categorical[name].add(column)
+            work.append((name, column))
+        parallel.each(lambda item, keys=row_keys: numeric[item[0]].add(item[1], keys) if item[0] in numeric
+                      else categorical[item[0]].add(item[1]), work)
     features = {name: numeric[name].result(bins) if name in numeric else categorical[name].result()
                 for name in order}
     return {"profileVersion": PROFILE_VERSION, "rows": rows, "features": features}

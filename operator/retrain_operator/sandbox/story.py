@@ -142,6 +142,9 @@ def run_sandbox(workdir: Path, keep: bool = False) -> int:
                                 if isinstance(v, int | float))
             _say(f"   {entry['version']} (parent {entry.get('parentVersion') or '-'}, {entry.get('trigger')}): "
                  f"{entry['uri']}  {metrics}")
+        last = status.get("lastRun") or {}
+        for check in last.get("gates") or []:
+            _say(f"   gate {check['gate']} ({last.get('version')}): {check['result']}: {check['message']}")
         current = status.get("currentModel") or {}
         if current:
             _say(f"\n   model:    {current['uri']}model.joblib")
