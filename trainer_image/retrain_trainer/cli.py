@@ -86,6 +86,41 @@ def _drift(args: argparse.Namespace) -> int:
                     lambda config: (_store(config.storage), config.output_prefix))
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """Load and verify the model, then serve until SIGTERM; a model that fails verification never serves."""
+    from aiohttp import web
+
+    from retrain_operator.artifacts.s3 import make_client
+    from retrain_operator.artifacts.store import ArtifactStore
+
+    from .serving import loaded as loaded_module
+    from .serving.app import build_app
+    from .serving.capture import RequestCapture
+    from .serving.metrics import ServingMetrics
+
+    client = make_client(args.endpoint, args.region)
+
+    def store_for(bucket: str) -> ArtifactStore:
+        return ArtifactStore(client, bucket)
+
+    try:
+        if not args.model_uri:
+            raise ConfigError("no model: pass --model-uri or set RETRAIN_MODEL_URI")
+        if not 0.0 <= args.capture_fraction <= 1.0:
+            raise ConfigError(f"--capture-fraction must be within 0..1, got {args.capture_fraction}")
+        model = loaded_module.load(store_for, args.model_uri)
+        capture = (RequestCapture(store_for, args.capture_uri, model.version, args.capture_fraction,
+                                  args.capture_flush_rows) if args.capture_uri and args.capture_fraction > 0 else None)
+    except Exception as error:
+        code, reason = classify(error)
+        _report_failure(None, code, reason, str(error))
+        return code
+    log.info("serving %s (%s) on %s:%d", model.version, model.uri, args.host, args.port)
+    app = build_app(model, ServingMetrics(model.version, args.policy), capture, args.capture_flush_seconds)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retrain-trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     drift = sub.add_parser("drift", help="compare recent data with the current model's training profile")
     drift.add_argument("--config", help=f"a drift check configuration file (default: ${ENV_RUN_CONFIG})")
     drift.set_defaults(func=_drift)
+    serve = sub.add_parser("serve", help="serve one verified model version over HTTP")
+    serve.add_argument("--model-uri", default=os.environ.get("RETRAIN_MODEL_URI"),
+                       help="s3://bucket/prefix/<namespace>/<policy>/<version>/ (default: $RETRAIN_MODEL_URI)")
+    serve.add_argument("--host", default=os.environ.get("RETRAIN_SERVE_HOST", "0.0.0.0"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("RETRAIN_SERVE_PORT", "8080")))
+    serve.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="S3 endpoint URL")
+    serve.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    serve.add_argument("--policy", default=os.environ.get("RETRAIN_POLICY", ""), help="a label for metrics")
+    serve.add_argument("--capture-uri", default=os.environ.get("RETRAIN_CAPTURE_URI"),
+                       help="write a sample of requests and predictions under this S3 prefix")
+    serve.add_argument("--capture-fraction", type=float,
+                       default=float(os.environ.get("RETRAIN_CAPTURE_FRACTION", "0.1")))
+    serve.add_argument("--capture-flush-rows", type=int, default=1000)
+    serve.add_argument("--capture-flush-seconds", type=float, default=60.0)
+    serve.set_defaults(func=_serve)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

@@ -25,19 +25,37 @@ def _png(figure: Any) -> str:
 
 
 def _numeric_plot(plt: Any, name: str, accumulator: Any) -> str:
+    """Reference vs current from the check's counts at the reference sample points.
+
+    Few distinct values (counts, ratings): one bar per value, since quantile or equal-width bins
+    would split or merge them arbitrarily. Otherwise about PLOT_BINS equal-width bins over the
+    central 99 % of the reference, each edge snapped to a sample point so both masses are exact.
+    """
     sample = accumulator.sample
-    m = len(sample)
+    m, n = len(sample), accumulator.count
     figure, axis = plt.subplots(figsize=(5.2, 2.6))
-    if m >= 2 and accumulator.count:
-        cuts = np.unique(np.linspace(0, m - 1, PLOT_BINS + 1).astype(int))
-        edges = sample[cuts]
-        reference_mass = np.diff(cuts) / m
-        current_cdf = accumulator.at_or_below[cuts] / accumulator.count
-        current_mass = np.diff(current_cdf)
-        widths = np.maximum(np.diff(edges), 1e-12)
-        axis.stairs(reference_mass / widths, edges, fill=True, alpha=0.45, label="reference")
-        axis.stairs(current_mass / widths, edges, fill=True, alpha=0.45, label="current")
-        axis.set_ylabel("density")
+    distinct = np.unique(sample)
+    if m >= 2 and n:
+        if len(distinct) <= PLOT_BINS:
+            first = np.searchsorted(sample, distinct, side="left")
+            last = np.searchsorted(sample, distinct, side="right") - 1
+            positions = np.arange(len(distinct))
+            axis.bar(positions - 0.2, (last - first + 1) / m, 0.4, label="reference")
+            axis.bar(positions + 0.2, (accumulator.at_or_below[last] - accumulator.below[first]) / n, 0.4,
+                     label="current")
+            axis.set_xticks(positions, [f"{value:g}" for value in distinct], fontsize=7)
+            axis.set_ylabel("share")
+        else:
+            low, high = np.quantile(sample, [0.005, 0.995])
+            cuts = np.searchsorted(sample, np.linspace(low, high, PLOT_BINS + 1), side="right") - 1
+            cuts = np.unique(cuts[cuts >= 0])  # the last index of each edge's value: edges are distinct
+            edges = sample[cuts]
+            widths = np.diff(edges)
+            axis.stairs(np.diff(cuts) / m / widths, edges, fill=True, alpha=0.45, label="reference")
+            axis.stairs(np.diff(accumulator.at_or_below[cuts]) / n / widths, edges, fill=True, alpha=0.45,
+                        label="current")
+            axis.set_ylabel("density")
+            axis.set_xlabel("central 99 % of the reference", fontsize=7)
         axis.legend(loc="upper right", fontsize=8)
     axis.set_title(name, fontsize=10)
     plt.close(figure)
@@ -77,7 +95,9 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
     import matplotlib.pyplot as plt
 
     rows, plots = [], []
-    for name, feature in document["features"].items():
+    # Drifted features first, most drifted first: the page answers "what moved" at the top.
+    ordered = sorted(document["features"].items(), key=lambda item: (not item[1]["drifted"], -item[1]["score"]))
+    for name, feature in ordered:
         accumulator = check.columns[name]
         verdict = "DRIFT" if feature["drifted"] else "ok"
         if feature["kind"] == "numeric":
@@ -99,6 +119,12 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
                         f"{performance.get('rows')} labeled rows (held-out {_number(performance.get('heldOut'))})"
                         f"{' — DRIFT' if performance.get('drifted') else ''}</p>" if performance else "")
     verdict = "Drift detected" if document.get("drift") else "No drift"
+    if document.get("checkId"):
+        source = (f"Check {html.escape(str(document['checkId']))} of model "
+                  f"{html.escape(str(document.get('modelVersion', '-')))}")
+    else:
+        source = (f"{html.escape(str(document.get('current', 'current data')))} against "
+                  f"{html.escape(str(document.get('reference', 'the reference')))}")
     thresholds = html.escape(", ".join(f"{k}={v}" for k, v in (document.get("thresholds") or {}).items()))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -110,8 +136,7 @@ tr.drift td {{ background: #fde2e1; }} figure {{ display: inline-block; margin: 
 figcaption {{ font-size: 12px; text-align: center; }}
 </style></head><body>
 <h1>{verdict}</h1>
-<p>Check {html.escape(str(document.get('checkId', '-')))}
-of model {html.escape(str(document.get('modelVersion', '-')))}:
+<p>{source}:
 {document.get('rows')} current rows against a profile of {profile.get('rows')} training rows;
 {len(document.get('driftedFeatures') or [])} of {len(document['features'])} features drifted
 (share {_number(document.get('driftedShare'))}).</p>

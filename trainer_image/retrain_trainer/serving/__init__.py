@@ -1,0 +1,1 @@
+"""The model server (`retrain-trainer serve`): one verified model version over HTTP."""

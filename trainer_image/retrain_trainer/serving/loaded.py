@@ -1,0 +1,54 @@
+"""Loading a model version for serving: only bytes that match its manifest are ever unpickled."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+
+from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE
+from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.artifacts.uris import parse_s3_uri
+
+from .schema import FeatureSchema
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any
+    version: str
+    uri: str
+    task: str
+    schema: FeatureSchema
+    classes: tuple[str, ...]
+
+    @property
+    def has_probabilities(self) -> bool:
+        return self.task == "classification" and hasattr(self.model, "predict_proba")
+
+
+def load(store_for: Any, uri: str) -> LoadedModel:
+    """The model at `uri` (s3://bucket/.../<version>/); DataError when it is unfinished or tampered with."""
+    bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
+    store: ArtifactStore = store_for(bucket)
+    manifest = store.read_manifest(prefix)
+    if manifest is None:
+        raise DataError(f"{uri} has no manifest.json: not a finished model version")
+    info = manifest.get("model") or {}
+    try:
+        model = joblib.load(io.BytesIO(store.load_verified(prefix, manifest, info.get("file", MODEL_FILE))))
+        profile = (json.loads(store.load_verified(prefix, manifest, PROFILE_FILE))
+                   if PROFILE_FILE in (manifest.get("files") or {}) else None)
+    except ChecksumMismatchError as error:
+        raise DataError(f"refusing to serve {uri}: {error}") from error
+    features = list(info.get("features") or [])
+    if not features:
+        raise DataError(f"the manifest of {uri} names no features")
+    return LoadedModel(model=model, version=str(manifest.get("version")), uri=uri,
+                       task=str(info.get("task", "classification")),
+                       schema=FeatureSchema.of(model, features, profile),
+                       classes=tuple(str(c) for c in info.get("classes") or ()))

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the model server, labelled with the model version they describe.
+
+The canary analysis compares stable and canary pods on these: errors, latency and the
+distribution of predicted classes, per version.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServingMetrics:
+    def __init__(self, version: str, policy: str = ""):
+        self.registry = CollectorRegistry()
+        self.version = version
+        self.requests = Counter("retrain_serving_requests", "Prediction requests by HTTP status code.",
+                                ["version", "code"], registry=self.registry)
+        self.latency = Histogram("retrain_serving_request_duration_seconds", "Time to answer a prediction request.",
+                                 ["version"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.rows = Counter("retrain_serving_rows", "Rows predicted.", ["version"], registry=self.registry)
+        self.predicted = Counter("retrain_serving_predictions", "Predicted rows per class (classification).",
+                                 ["version", "class"], registry=self.registry)
+        self.captured = Counter("retrain_serving_captured_rows", "Rows written to the capture prefix.",
+                                ["version"], registry=self.registry)
+        info = Gauge("retrain_serving_model_info", "The model version served (always 1).", ["version", "policy"],
+                     registry=self.registry)
+        info.labels(version=version, policy=policy).set(1)
+
+    def request(self, code: int, seconds: float) -> None:
+        self.requests.labels(version=self.version, code=str(code)).inc()
+        self.latency.labels(version=self.version).observe(seconds)
+
+    def predictions(self, labels: list[str] | None, rows: int) -> None:
+        self.rows.labels(version=self.version).inc(rows)
+        for label, count in collections.Counter(labels or ()).items():
+            self.predicted.labels(version=self.version, **{"class": label}).inc(count)
