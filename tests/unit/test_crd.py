@@ -72,6 +72,41 @@ DEFAULTS = {
     "promotion.gates.minComparisonRows": lambda s: s.gates.min_comparison_rows,
     "promotion.gates.olderData.enabled": lambda s: s.gates.older_data_metric is not None,
 }
+SERVED = {**MINIMAL, "serving": {"capture": {"uri": "s3://data/captured/"}}, "promotion": {"canary": {
+    "steps": [{"setWeight": 10}], "analysis": {"prometheus": [{"name": "q", "query": "up",
+                                                               "successCondition": "result > 0"}]}}}}
+# Defaults of optional sections, read from a policy that has them.
+SECTION_DEFAULTS = {
+    "serving.replicas": lambda s: s.serving.replicas,
+    "serving.port": lambda s: s.serving.port,
+    "serving.capture.fraction": lambda s: s.serving.capture_fraction,
+    "serving.router.type": lambda s: s.serving.router.type,
+    "promotion.canary.analysis.minRequests": lambda s: s.canary.analysis.min_requests,
+    "promotion.canary.analysis.maxErrorRateIncrease": lambda s: s.canary.analysis.max_error_rate_increase,
+    "promotion.canary.analysis.maxLatencyRatio": lambda s: s.canary.analysis.max_latency_ratio,
+    "promotion.canary.analysis.maxPredictionShift": lambda s: s.canary.analysis.max_prediction_shift,
+    "promotion.canary.analysis.failureLimit": lambda s: s.canary.analysis.failure_limit,
+    "promotion.canary.analysis.inconclusiveLimit": lambda s: s.canary.analysis.inconclusive_limit,
+    "promotion.canary.scaleDownStable": lambda s: s.canary.scale_down_stable,
+    "promotion.canary.mirror": lambda s: s.canary.mirror,
+}
+SECTION_DURATION_DEFAULTS = {
+    "promotion.canary.analysis.interval": lambda s: s.canary.analysis.interval,
+    "promotion.canary.readyTimeout": lambda s: s.canary.ready_timeout,
+}
+
+
+def test_optional_sections_default_as_the_schema_says():
+    from retrain_operator.api.spec import parse_duration
+
+    parsed = PolicySpec.from_dict(SERVED)
+    for path, read in SECTION_DEFAULTS.items():
+        assert _default(path) == read(parsed), path
+    for path, read in SECTION_DURATION_DEFAULTS.items():
+        assert parse_duration(_default(path)) == read(parsed), path
+    assert parsed.canary.analysis.prometheus[0].failure_limit == 0
+
+
 # Defaults inside list items: the schema's and the typed spec's, per item.
 ITEM_DEFAULTS = {
     "promotion.gates.compare[].relative": (
@@ -108,7 +143,8 @@ def test_schema_defaults_equal_the_typed_specs_defaults():
 
 def test_every_schema_default_is_checked():
     defaulted = {path.removeprefix("spec.") for path, node in _walk(spec_schema()) if "default" in node}
-    assert defaulted == set(DEFAULTS) | set(DURATION_DEFAULTS) | set(ITEM_DEFAULTS)
+    assert defaulted == (set(DEFAULTS) | set(DURATION_DEFAULTS) | set(ITEM_DEFAULTS) | set(SECTION_DEFAULTS)
+                         | set(SECTION_DURATION_DEFAULTS) | {"promotion.canary.analysis.prometheus[].failureLimit"})
 
 
 def test_list_item_defaults_equal_the_typed_specs_defaults():

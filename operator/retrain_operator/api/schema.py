@@ -254,7 +254,52 @@ def promotion_schema() -> Schema:
     }, required=["metric"], **{"x-kubernetes-validations": [
         {"rule": "has(self.min) || has(self.max)", "message": "a bound needs min or max"},
     ]})
+    step = _obj("One canary step: setWeight, or pause (no duration: wait for a manual promote).", {
+        "setWeight": _int("Percent of traffic to the canary.", minimum=0, maximum=100),
+        "pause": _obj("Hold the weight; a pause ends only after an analysis run in it passed.", {
+            "duration": _str("How long (Go duration); omit to wait for promotion.", pattern=DURATION, maxLength=32),
+        }),
+    }, **{"x-kubernetes-validations": [
+        {"rule": "has(self.setWeight) != has(self.pause)", "message": "a step is either setWeight or pause"},
+    ]})
+    query = _obj("A Prometheus query that must keep succeeding during the rollout.", {
+        "name": _str("Name, for status and Events.", pattern=DNS_LABEL, maxLength=63),
+        "query": _str("PromQL; {{version}}, {{canaryVersion}} and {{namespace}} are substituted.", maxLength=4096),
+        "successCondition": _str("`result` compared with a number, e.g. 'result < 0.05'.",
+                                 pattern=r"^\s*result\s*(<|<=|>|>=|==|!=)\s*-?[0-9.]+(e-?[0-9]+)?\s*$",
+                                 maxLength=64),
+        "failureLimit": _int("Failed measurements tolerated before rolling back.", minimum=0, default=0),
+    }, required=["name", "query", "successCondition"])
+    canary = _obj("Roll a promoted challenger out step by step (needs spec.serving).", {
+        "steps": {"type": "array", "minItems": 1, "maxItems": 32, "items": step,
+                  "description": "Steps in order; after the last, the canary becomes stable."},
+        "analysis": _obj("Checks at every interval while the canary takes traffic.", {
+            "interval": _str("Time between measurements (Go duration).", pattern=DURATION, default="1m",
+                             maxLength=32),
+            "minRequests": _int("Fewest canary requests in a window to judge it; fewer is inconclusive.",
+                                minimum=1, default=50),
+            "maxErrorRateIncrease": _num("Canary 5xx rate may exceed stable's in the same window by this.",
+                                         minimum=0, maximum=1, default=0.01),
+            "maxLatencyRatio": _num("Canary p99 latency may be this many times stable's.", minimum=1,
+                                    default=1.5),
+            "maxPredictionShift": _num("Largest Jensen-Shannon distance between the canary's and stable's "
+                                       "predicted classes.", minimum=0, maximum=1, default=0.2),
+            "failureLimit": _int("Failed windows tolerated before rolling back.", minimum=0, default=0),
+            "inconclusiveLimit": _int("Inconclusive windows in a row before the rollout pauses for a "
+                                      "human.", minimum=1, default=10),
+            "prometheus": {"type": "array", "maxItems": 16, "items": query,
+                           "description": "Extra checks against a Prometheus server."},
+            "prometheusUrl": _str("Prometheus HTTP API base URL.", pattern=r"^https?://[^\s]+$", maxLength=512),
+        }),
+        "readyTimeout": _str("Roll back when canary pods are not Ready within this long (Go duration).",
+                             pattern=DURATION, default="10m", maxLength=32),
+        "scaleDownStable": {"type": "boolean", "default": False,
+                            "description": "Shrink stable as the canary grows (GPU-limited serving)."},
+        "mirror": {"type": "boolean", "default": False,
+                   "description": "Mirror traffic to the canary before the first weight (gatewayAPI, istio)."},
+    }, required=["steps"])
     return _obj("When a trained model may replace the current one (docs/promotion.md).", {
+        "canary": canary,
         "gates": _obj("Quality gates. A challenger that fails one is recorded as rejected and never served.", {
             "compare": {"type": "array", "maxItems": 16, "items": comparison,
                         "description": "Comparisons with the champion; default: f1Macro (classification) or r2 "
@@ -277,6 +322,42 @@ def promotion_schema() -> Schema:
     })
 
 
+def serving_schema() -> Schema:
+    return _obj("Serve the current model: a stable Deployment (and a canary during a rollout) running "
+                "the model server, behind Services and a traffic router.", {
+        "replicas": _int("Model server pods (stable; the canary gets its share).", minimum=1, maximum=1000,
+                         default=2),
+        "port": _int("Container and Service port.", minimum=1, maximum=65535, default=8080),
+        "image": _str("Model server image; default: the trainer image.", maxLength=512),
+        "resources": _obj("Model server resources (GPUs as limits).", {
+            "requests": _quantities("Requested resources."),
+            "limits": _quantities("Resource limits."),
+        }),
+        "nodeSelector": {"type": "object", "description": "Node labels the model server pods need.",
+                         "additionalProperties": {"type": "string"}, "maxProperties": 64},
+        "tolerations": {"type": "array", "description": "Tolerations of the model server pods.",
+                        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}, "maxItems": 64},
+        "capture": _obj("Write a sample of live requests where drift checks read them.", {
+            "uri": _str("S3 prefix.", pattern=S3_URI, maxLength=1024),
+            "fraction": _num("Share of rows written.", minimum=0, maximum=1, default=0.1),
+        }, required=["uri"]),
+        "router": _obj("How traffic is split between stable and canary.", {
+            "type": _str("replicas: no mesh, one Service over both Deployments, the weight approximated by "
+                         "replica counts; gatewayAPI: weights on an HTTPRoute; istio: weights on a "
+                         "VirtualService.", enum=["replicas", "gatewayAPI", "istio"], default="replicas"),
+            "httpRoute": _str("The HTTPRoute (same namespace) whose rules send to the stable Service.",
+                              pattern=DNS_LABEL, maxLength=253),
+            "virtualService": _str("The VirtualService (same namespace) routing to the stable Service.",
+                                   pattern=DNS_LABEL, maxLength=253),
+        }, **{"x-kubernetes-validations": [
+            {"rule": "!has(self.type) || self.type != 'gatewayAPI' || has(self.httpRoute)",
+             "message": "router gatewayAPI needs httpRoute"},
+            {"rule": "!has(self.type) || self.type != 'istio' || has(self.virtualService)",
+             "message": "router istio needs virtualService"},
+        ]}),
+    })
+
+
 def spec_schema() -> Schema:
     incremental = _cel_list(_names(incremental=True))
     return _obj("The desired retraining behaviour.", {
@@ -286,6 +367,7 @@ def spec_schema() -> Schema:
         "triggers": triggers_schema(),
         "training": training_schema(),
         "promotion": promotion_schema(),
+        "serving": serving_schema(),
         "historyLimit": _int("Model versions kept in status and in S3.", minimum=1, maximum=100, default=10),
         "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [
@@ -298,6 +380,8 @@ def spec_schema() -> Schema:
                  "self.promotion.gates.compare.all(c, (has(self.model.task) && self.model.task == 'regression') "
                  f"== (c.metric in {_cel_list(REGRESSION_METRICS)}))",
          "message": "promotion.gates.compare metrics must fit model.task (regression: r2, rmse, mae)"},
+        {"rule": "!has(self.promotion) || !has(self.promotion.canary) || has(self.serving)",
+         "message": "promotion.canary needs spec.serving"},
     ]})
 
 

@@ -182,6 +182,111 @@ class GatesSpec:
 
 
 @dataclass(frozen=True)
+class RouterSpec:
+    type: str = "replicas"
+    http_route: str | None = None
+    virtual_service: str | None = None
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    replicas: int = 2
+    port: int = 8080
+    image: str | None = None
+    resources: Json = field(default_factory=dict)
+    node_selector: Json = field(default_factory=dict)
+    tolerations: tuple[Json, ...] = ()
+    capture_uri: str | None = None
+    capture_fraction: float = 0.1
+    router: RouterSpec = field(default_factory=RouterSpec)
+
+    @classmethod
+    def from_dict(cls, serving: Json) -> ServingSpec:
+        capture = serving.get("capture") or {}
+        router = serving.get("router") or {}
+        return cls(
+            replicas=int(serving.get("replicas", 2)),
+            port=int(serving.get("port", 8080)),
+            image=serving.get("image"),
+            resources=dict(serving.get("resources") or {}),
+            node_selector=dict(serving.get("nodeSelector") or {}),
+            tolerations=tuple(serving.get("tolerations") or ()),
+            capture_uri=capture.get("uri"),
+            capture_fraction=float(capture.get("fraction", 0.1)),
+            router=RouterSpec(type=str(router.get("type", "replicas")), http_route=router.get("httpRoute"),
+                              virtual_service=router.get("virtualService")),
+        )
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    set_weight: int | None = None
+    pause: dt.timedelta | None = None  # with set_weight None: a pause; None duration = until promoted
+    is_pause: bool = False
+
+
+@dataclass(frozen=True)
+class PromQuery:
+    name: str
+    query: str
+    success_condition: str
+    failure_limit: int = 0
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    interval: dt.timedelta = dt.timedelta(minutes=1)
+    min_requests: int = 50
+    max_error_rate_increase: float = 0.01
+    max_latency_ratio: float = 1.5
+    max_prediction_shift: float = 0.2
+    failure_limit: int = 0
+    inconclusive_limit: int = 10
+    prometheus: tuple[PromQuery, ...] = ()
+    prometheus_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    steps: tuple[CanaryStep, ...]
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    ready_timeout: dt.timedelta = dt.timedelta(minutes=10)
+    scale_down_stable: bool = False
+    mirror: bool = False
+
+    @classmethod
+    def from_dict(cls, canary: Json) -> CanarySpec:
+        analysis = canary.get("analysis") or {}
+        steps = []
+        for step in canary["steps"]:
+            if "setWeight" in step:
+                steps.append(CanaryStep(set_weight=int(step["setWeight"])))
+            else:
+                steps.append(CanaryStep(pause=parse_duration((step.get("pause") or {}).get("duration")),
+                                        is_pause=True))
+        return cls(
+            steps=tuple(steps),
+            analysis=AnalysisSpec(
+                interval=parse_duration(analysis.get("interval", "1m")) or dt.timedelta(minutes=1),
+                min_requests=int(analysis.get("minRequests", 50)),
+                max_error_rate_increase=float(analysis.get("maxErrorRateIncrease", 0.01)),
+                max_latency_ratio=float(analysis.get("maxLatencyRatio", 1.5)),
+                max_prediction_shift=float(analysis.get("maxPredictionShift", 0.2)),
+                failure_limit=int(analysis.get("failureLimit", 0)),
+                inconclusive_limit=int(analysis.get("inconclusiveLimit", 10)),
+                prometheus=tuple(PromQuery(name=str(q["name"]), query=str(q["query"]),
+                                           success_condition=str(q["successCondition"]),
+                                           failure_limit=int(q.get("failureLimit", 0)))
+                                 for q in analysis.get("prometheus") or ()),
+                prometheus_url=analysis.get("prometheusUrl"),
+            ),
+            ready_timeout=parse_duration(canary.get("readyTimeout", "10m")) or dt.timedelta(minutes=10),
+            scale_down_stable=bool(canary.get("scaleDownStable", False)),
+            mirror=bool(canary.get("mirror", False)),
+        )
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     model: ModelSpec
     data: DataSpec
@@ -189,6 +294,8 @@ class PolicySpec:
     triggers: TriggersSpec = field(default_factory=TriggersSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     gates: GatesSpec = field(default_factory=lambda: GatesSpec.from_dict({}, "classification"))
+    canary: CanarySpec | None = None
+    serving: ServingSpec | None = None
     history_limit: int = 10
     suspend: bool = False
 
@@ -290,6 +397,9 @@ class PolicySpec:
             ),
             gates=GatesSpec.from_dict((spec.get("promotion") or {}).get("gates") or {},
                                       str(model.get("task", "classification"))),
+            canary=CanarySpec.from_dict(spec["promotion"]["canary"])
+            if (spec.get("promotion") or {}).get("canary") else None,
+            serving=ServingSpec.from_dict(spec["serving"]) if spec.get("serving") is not None else None,
             history_limit=int(spec.get("historyLimit", 10)),
             suspend=bool(spec.get("suspend", False)),
         )
