@@ -90,3 +90,9 @@ def policy_changed(name: str, namespace: str, **_: Any) -> None:
 @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
 def job_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
     WAKEUPS.wake(namespace, labels.get(names.LABEL_POLICY))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+def deployment_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
+    """Model server pods became Ready (or stopped being): a rollout may move on."""
+    WAKEUPS.wake(namespace, labels.get(names.LABEL_POLICY))

@@ -14,14 +14,24 @@ from typing import Any
 
 import kopf
 
-from .adapters import metrics
+from .adapters import metrics, prometheus
 from .adapters.clock import Clock
 from .adapters.kube import Kube
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
 from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
+from .core import analysis, serving
 from .core.decide import MAX_REQUEUE, Plan, PolicyState, Settings, decide
-from .core.observed import ArtifactOutcome, DriftOutcome, Observed, drift_job_view, job_view
+from .core.observed import (
+    ArtifactOutcome,
+    DriftOutcome,
+    MetricsView,
+    Observed,
+    ServingView,
+    drift_job_view,
+    job_view,
+)
+from .core.promotion import ServingPlan
 from .core.runs import version_index
 from .core.timeutil import from_rfc3339
 
@@ -76,10 +86,42 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
     if credentials is not None:
         storage = PolicyStorage(spec, policy.namespace, policy.name, client_for(spec, credentials))
         problem = await asyncio.to_thread(storage.check_bucket)
-    return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views), storage
+    serving_view = ServingView()
+    if spec.serving is not None:
+        stable, canary = await asyncio.gather(*(
+            asyncio.to_thread(ctx.kube.read_deployment, policy.namespace, serving.deployment_name(policy.name, role))
+            for role in (serving.STABLE, serving.CANARY)))
+        serving_view = ServingView(stable=stable, canary=canary)
+    return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views,
+                    serving=serving_view), storage
 
 
-async def _gather(plan: Plan, observed: Observed, storage: PolicyStorage | None,
+def _scrape(ctx: Context, policy: PolicyState) -> MetricsView:
+    """The rollout's window: every Ready stable and canary pod's /metrics, and the Prometheus queries."""
+    spec = PolicySpec.from_dict(policy.spec)
+    rolling = policy.status.get("rollout") or {}
+    assert spec.serving is not None and spec.canary is not None
+    snapshots = {}
+    try:
+        for role, version in ((serving.STABLE, rolling.get("stableVersion")), (serving.CANARY, rolling.get("version"))):
+            pods = ctx.kube.ready_pods(policy.namespace, serving.selector(policy.name, role))
+            pages = [ctx.kube.pod_metrics(policy.namespace, pod["metadata"]["name"], spec.serving.port) for pod in pods]
+            snapshots[role] = analysis.snapshot_from_metrics(pages, str(version))
+    except Exception as error:  # a scrape that fails is an inconclusive window, not a crash
+        log.warning("scraping the model servers of %s/%s failed: %s", policy.namespace, policy.name, error)
+        empty = {"requests": {}, "buckets": {}, "classes": {}}
+        return MetricsView(stable=empty, canary=empty, error=str(error))
+    queries: dict[str, float | None] = {}
+    if spec.canary.analysis.prometheus_url:
+        for item in spec.canary.analysis.prometheus:
+            promql = (item.query.replace("{{version}}", str(rolling.get("stableVersion")))
+                      .replace("{{canaryVersion}}", str(rolling.get("version")))
+                      .replace("{{namespace}}", policy.namespace))
+            queries[item.name] = prometheus.query(spec.canary.analysis.prometheus_url, promql)
+    return MetricsView(stable=snapshots[serving.STABLE], canary=snapshots[serving.CANARY], queries=queries)
+
+
+async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyStorage | None,
                   policy: PolicyState) -> Observed:
     outcomes = dict(observed.outcomes)
     for version in plan.wants.outcomes:
@@ -97,7 +139,34 @@ async def _gather(plan: Plan, observed: Observed, storage: PolicyStorage | None,
     if plan.wants.new_samples:
         current = (policy.status.get("currentModel") or {}).get("version")
         new_samples = await asyncio.to_thread(storage.new_samples, current) if storage else 0
-    return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples, drift_outcomes=drift_outcomes)
+    scraped = observed.metrics
+    if plan.wants.metrics:
+        scraped = await asyncio.to_thread(_scrape, ctx, policy)
+    return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples, drift_outcomes=drift_outcomes,
+                               metrics=scraped)
+
+
+def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observed: Observed, body: dict) -> None:
+    existing = {serving.deployment_name(policy.name, serving.STABLE): observed.serving.stable,
+                serving.deployment_name(policy.name, serving.CANARY): observed.serving.canary}
+    for service in plan.services:
+        ctx.kube.ensure_service(service)
+    for deployment in plan.deployments:
+        ctx.kube.apply_deployment(deployment, existing.get(deployment["metadata"]["name"]))
+    if plan.router == "replicas" or not plan.route_name:
+        return
+    route = ctx.kube.read_route(policy.namespace, plan.router, plan.route_name)
+    if route is None:
+        message = f"the {plan.router} route {plan.route_name} does not exist; canary weights cannot be set"
+        log.warning("%s/%s: %s", policy.namespace, policy.name, message)
+        kopf.event(body, type="Warning", reason="RouteNotFound", message=message)
+        return
+    make = serving.httproute_patch if plan.router == "gatewayAPI" else serving.virtualservice_patch
+    operations = make(route, plan.stable_service, plan.canary_service, plan.weight, plan.port)
+    if operations:
+        ctx.kube.patch_route(policy.namespace, plan.router, plan.route_name, operations)
+        log.info("%s/%s: %s %s weights stable %d%% / canary %d%%", policy.namespace, policy.name, plan.router,
+                 plan.route_name, 100 - plan.weight, plan.weight)
 
 
 def _record_metrics(policy: PolicyState, plan: Plan) -> None:
@@ -132,7 +201,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
     for _ in range(3):  # each round answers the facts the previous decision asked for
         if not plan.wants:
             break
-        observed = await _gather(plan, observed, storage, policy)
+        observed = await _gather(ctx, plan, observed, storage, policy)
         plan = decide(policy, observed, ctx.clock.now(), ctx.settings)
     if plan.wants:
         raise RuntimeError(f"decision still wants {plan.wants} after gathering")
@@ -141,6 +210,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         job, created = await asyncio.to_thread(ctx.kube.create_job, plan.create_job)
         log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",
                  job["metadata"]["name"], namespace, name)
+    if plan.serving is not None:
+        await asyncio.to_thread(_apply_serving, ctx, policy, plan.serving, observed, body)
     if plan.status != policy.status:
         await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name,
                                 _status_patch(policy.status, plan.status))

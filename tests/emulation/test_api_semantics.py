@@ -319,3 +319,46 @@ def test_the_request_log_stays_bounded(api, http: Http):
     assert len(api.server._requests) <= api.server.request_log_limit
     assert late < early * 3
     assert len(api.audit) > 1200  # the compact audit (for RBAC checks) keeps everything
+
+
+def test_the_pod_proxy_reaches_the_pods_port_and_says_503_when_nothing_listens(http: Http):
+    """Real: GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/PATH answers with the pod's own response
+    (status, body, content type); a port nobody listens on is 503 ServiceUnavailable; an unknown pod 404."""
+    import http.server as stdlib_http
+    import socket
+
+    from faithful_kube.server import PORT_MAP
+
+    class Handler(stdlib_http.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"seen {self.path}".encode()
+            self.send_response(200 if self.path.startswith("/metrics") else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = stdlib_http.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    try:
+        for name, port in (("served", server.server_address[1]), ("silent", closed_port)):
+            http.create("/api/v1/namespaces/ns/pods", {
+                "metadata": {"name": name, "annotations": {PORT_MAP: json.dumps({"8080": port})}},
+                "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"name": "http",
+                                                                              "containerPort": 8080}]}]}})
+        answer = http.get("/api/v1/namespaces/ns/pods/served:8080/proxy/metrics")
+        assert answer.status_code == 200 and answer.text == "seen /metrics"
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        assert http.get("/api/v1/namespaces/ns/pods/served:http/proxy/metrics").text == "seen /metrics"
+        assert http.get("/api/v1/namespaces/ns/pods/served:8080/proxy/other").status_code == 404
+        assert http.get("/api/v1/namespaces/ns/pods/silent:8080/proxy/metrics").status_code == 503
+        assert http.get("/api/v1/namespaces/ns/pods/nobody:8080/proxy/metrics").status_code == 404
+    finally:
+        server.shutdown()

@@ -260,3 +260,15 @@ def test_snapshots_are_read_from_the_model_servers_metrics_pages():
     assert snapshot["buckets"]["0.005"] == 7.0 and snapshot["buckets"]["+Inf"] == 9.0
     assert snapshot["classes"] == {"yes": 2.0, "no": 4.0}
     assert analysis.snapshot_from_metrics(pages, "v1") == {"requests": {}, "buckets": {}, "classes": {}}
+
+
+def test_a_prediction_shift_in_a_handful_of_requests_is_not_taken_for_a_real_one():
+    spec = AnalysisSpec(min_requests=10)
+    before = {"requests": {}, "buckets": {}, "classes": {}}
+    few = {**metrics(10), "classes": {"yes": 6.0, "no": 4.0}}
+    outcome = analysis.judge_window(spec, metrics(100), few, before, before)
+    shift = next(m for m in outcome.measurements if m.name == "predictions")
+    assert shift.result == analysis.PASSED and "Jensen-Shannon 0.2" in shift.message
+    many = {**metrics(1000), "classes": {"yes": 600.0, "no": 400.0}}
+    assert next(m for m in analysis.judge_window(spec, metrics(100), many, before, before).measurements
+                if m.name == "predictions").result == analysis.FAILED

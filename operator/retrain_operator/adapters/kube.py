@@ -36,6 +36,7 @@ class Kube:
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self.batch = kubernetes.client.BatchV1Api(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
+        self.apps = kubernetes.client.AppsV1Api(api_client)
 
     def get_policy(self, namespace: str, name: str) -> Json | None:
         try:
@@ -73,3 +74,87 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def read_deployment(self, namespace: str, name: str) -> Json | None:
+        try:
+            return _json(self.apps.read_namespaced_deployment(name, namespace, _preload_content=False))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def apply_deployment(self, manifest: Json, existing: Json | None) -> None:
+        """Create, or patch what differs: the spec (the operator owns it all) and our labels."""
+        meta = manifest["metadata"]
+        if existing is None:
+            try:
+                self.apps.create_namespaced_deployment(meta["namespace"], manifest, _preload_content=False)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                existing = self.read_deployment(meta["namespace"], meta["name"]) or {}
+        if _covers(existing.get("spec") or {}, manifest["spec"]) and \
+                _covers((existing.get("metadata") or {}).get("labels") or {}, meta["labels"]):
+            return
+        patch = {"metadata": {"labels": meta["labels"]}, "spec": manifest["spec"]}
+        self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _preload_content=False)
+
+    def ensure_service(self, manifest: Json) -> None:
+        meta = manifest["metadata"]
+        try:
+            self.core.create_namespaced_service(meta["namespace"], manifest, _preload_content=False)
+        except ApiException as error:
+            if error.status != 409:  # exists: adopted as it is (users may annotate it)
+                raise
+
+    def read_route(self, namespace: str, kind: str, name: str) -> Json | None:
+        group, version, plural = ROUTES[kind]
+        try:
+            return _json(self.custom.get_namespaced_custom_object(group, version, namespace, plural, name,
+                                                                  _preload_content=False))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch_route(self, namespace: str, kind: str, name: str, operations: list[Json]) -> None:
+        group, version, plural = ROUTES[kind]
+        # A JSON patch, so that its `test` operations guard against concurrent edits.
+        self.custom.patch_namespaced_custom_object(group, version, namespace, plural, name, operations,
+                                                   _content_type="application/json-patch+json",
+                                                   _preload_content=False)
+
+    def ready_pods(self, namespace: str, selector: dict[str, str]) -> list[Json]:
+        text = ",".join(f"{key}={value}" for key, value in selector.items())
+        pods = _json(self.core.list_namespaced_pod(namespace, label_selector=text, _preload_content=False))
+        return [pod for pod in pods.get("items") or [] if _pod_ready(pod)]
+
+    def pod_metrics(self, namespace: str, pod: str, port: int) -> str:
+        """A pod's /metrics through the API server's pod proxy (RBAC: pods/proxy get)."""
+        response = self.core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:{port}", namespace, "metrics", _preload_content=False)
+        return response.data.decode()
+
+
+ROUTES = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
+          "istio": ("networking.istio.io", "v1", "virtualservices")}
+
+
+def _covers(actual: Any, wanted: Any) -> bool:
+    """Does `actual` hold every field of `wanted` (the server adds defaults; those do not count)?"""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(_covers(actual.get(key), value) for key, value in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and \
+            all(_covers(a, w) for a, w in zip(actual, wanted, strict=True))
+    return actual == wanted
+
+
+def _pod_ready(pod: Json) -> bool:
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -21,3 +21,11 @@ ANNOTATION_TRIGGER = f"{GROUP}/trigger"
 
 # The run configuration reaches the trainer as JSON in this environment variable.
 ENV_RUN_CONFIG = "RETRAIN_RUN_CONFIG"
+
+# Model serving: the role of a Deployment's pods and the version they serve.
+LABEL_ROLE = f"{GROUP}/role"
+LABEL_MODEL_VERSION = f"{GROUP}/model-version"
+# Rollout commands: promote and abort act once per new value; pause holds while "true".
+ANNOTATION_PROMOTE = f"{GROUP}/promote"
+ANNOTATION_ABORT = f"{GROUP}/abort"
+ANNOTATION_PAUSE = f"{GROUP}/pause"

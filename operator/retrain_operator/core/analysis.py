@@ -19,6 +19,7 @@ from ..api.spec import AnalysisSpec
 
 PASSED, FAILED, INCONCLUSIVE = "Passed", "Failed", "Inconclusive"
 MIN_LATENCY_TO_COMPARE = 0.005  # below 5 ms, a ratio of two latencies is noise
+SHIFT_PVALUE = 0.01
 
 Snapshot = dict[str, Any]  # {"requests": {code: n}, "buckets": {le: n}, "classes": {label: n}}
 
@@ -100,6 +101,19 @@ def _js_distance(left: dict[str, float], right: dict[str, float]) -> float:
     return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
 
 
+def _same_classes_pvalue(left: dict[str, float], right: dict[str, float]) -> float:
+    """p-value of 'both versions predict the classes in the same proportions' (chi-squared)."""
+    from scipy.stats import chi2_contingency
+
+    keys = sorted(k for k in set(left) | set(right) if left.get(k, 0) + right.get(k, 0) > 0)
+    if len(keys) < 2:
+        return 1.0
+    table = [[left.get(k, 0.0) for k in keys], [right.get(k, 0.0) for k in keys]]
+    if min(sum(row) for row in table) <= 0:
+        return 1.0
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
 @dataclass(frozen=True)
 class Measurement:
     name: str
@@ -164,10 +178,15 @@ def judge_window(spec: AnalysisSpec, stable_now: Snapshot, canary_now: Snapshot,
             f"(limit {limit * 1000:.1f} ms)"))
 
     if canary["classes"] and stable["classes"]:
+        # Like the drift verdicts: a shift counts when it is large *and* not explained by the few
+        # predictions a short window holds (chi-squared on the two versions' class counts).
         shift = _js_distance(canary["classes"], stable["classes"])
+        pvalue = _same_classes_pvalue(canary["classes"], stable["classes"])
+        shifted = shift > spec.max_prediction_shift and pvalue < SHIFT_PVALUE
         measurements.append(Measurement(
-            "predictions", FAILED if shift > spec.max_prediction_shift else PASSED,
-            f"predicted classes differ by Jensen-Shannon {shift:.3f} (limit {spec.max_prediction_shift})"))
+            "predictions", FAILED if shifted else PASSED,
+            f"predicted classes differ by Jensen-Shannon {shift:.3f} (limit {spec.max_prediction_shift}, "
+            f"p {pvalue:.3g})"))
     return combine(measurements)
 
 

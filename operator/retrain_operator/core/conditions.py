@@ -17,6 +17,7 @@ READY = "Ready"
 TRAINING = "Training"
 TRAINED = "Trained"
 DRIFT_DETECTED = "DriftDetected"
+PROGRESSING = "Progressing"  # a canary rollout is under way
 
 
 def set_condition(

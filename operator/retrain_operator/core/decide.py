@@ -17,7 +17,7 @@ from ..api import names
 from ..api.spec import PolicySpec
 from ..artifacts.layout import version_prefix
 from . import conditions as cond
-from . import gates
+from . import gates, promotion, rollout
 from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, DriftJobView, JobView, Observed
 from .runs import Trigger, check_index, version_index, version_name
@@ -36,6 +36,7 @@ PHASE_DEGRADED = "Degraded"
 PHASE_INVALID = "Invalid"
 PHASE_BLOCKED = "Blocked"
 PHASE_SUSPENDED = "Suspended"
+PHASE_ROLLING_OUT = "RollingOut"
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,10 @@ class Wants:
     outcomes: tuple[str, ...] = ()  # versions whose artifacts must be read from S3
     new_samples: bool = False  # count incoming rows not yet used by the current model
     drift_outcomes: tuple[str, ...] = ()  # drift checks whose results must be read from S3
+    metrics: bool = False  # scrape the model servers (and run the Prometheus queries) of the rollout
 
     def __bool__(self) -> bool:
-        return bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes)
+        return bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes) or self.metrics
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Plan:
     requeue_after: float = MAX_REQUEUE
     prune_versions: tuple[str, ...] = ()
     wants: Wants = field(default_factory=Wants)
+    serving: promotion.ServingPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class _Decision:
         self.create_job: dict[str, Any] | None = None
         self.prune: list[str] = []
         self.idle_reason = ("Idle", "no run in progress")
+        self.serving: promotion.ServingPlan | None = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -128,6 +132,7 @@ class _Decision:
             events=tuple(self.events),
             requeue_after=delay,
             prune_versions=tuple(self.prune),
+            serving=self.serving,
         )
 
     def _uri(self, spec: PolicySpec, version: str) -> str:
@@ -144,7 +149,13 @@ class _Decision:
         wants = self._follow_active_run(spec) or self._follow_drift_check(spec)
         if wants:
             return self._plan(wants)
-        if not self.status.get("activeRun") and not self.status.get("activeDriftCheck"):
+        wants = self._serve(spec)
+        if wants:
+            return self._plan(wants)
+        if promotion.rollout_active(self.status):
+            rolling = self.status["rollout"]
+            self.idle_reason = ("RolloutInProgress", f"new runs wait until the rollout of {rolling['version']} ends")
+        elif not self.status.get("activeRun") and not self.status.get("activeDriftCheck"):
             wants = self._maybe_start_run(spec)
             if wants:
                 return self._plan(wants)
@@ -296,7 +307,14 @@ class _Decision:
             "parentVersion": manifest.get("parentVersion"),
             "metrics": metrics,
         }
-        if verdict.passed:
+        rolling_out = verdict.passed and previous is not None and promotion.uses_canary(spec, self.status)
+        if rolling_out:
+            state = rollout.start(version, uri, previous, self.now, promotion.commands(self.policy.annotations))
+            state["model"] = model
+            self.status["rollout"] = state
+            last["message"] = f"{version} passed the gates; canary rollout started ({previous} keeps serving)"
+            model["rollout"] = rollout.PROGRESSING
+        elif verdict.passed:
             self.status["currentModel"] = model
         else:
             model["rejected"] = verdict.reason
@@ -310,7 +328,11 @@ class _Decision:
         kept_versions = {h.get("version") for h in kept}
         self.prune = [h["version"] for h in history if h.get("version") and h["version"] not in kept_versions]
         summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
-        if verdict.passed:
+        if rolling_out:
+            self._event("Normal", "RunSucceeded", f"{version} trained ({last['trigger']})"
+                        f"{': ' + summary if summary else ''}; it passed the gates")
+            self._event("Normal", "RolloutStarted", f"{version}: canary rollout started; {previous} keeps serving")
+        elif verdict.passed:
             self._event("Normal", "RunSucceeded",
                         f"{version} trained ({last['trigger']}){': ' + summary if summary else ''}; "
                         f"now current{' (was ' + previous + ')' if previous else ''}")
@@ -323,6 +345,40 @@ class _Decision:
         current = (self.status.get("currentModel") or {}).get("version")
         keeps = f"{current} keeps serving" if current else "no model yet"
         self._event("Warning", "RunFailed", f"{active['version']} failed: {reason}: {message}; {keeps}")
+
+    # -- serving and rollouts -------------------------------------------------------------
+
+    def _serve(self, spec: PolicySpec) -> Wants | None:
+        result = promotion.step(spec, self.policy.ref, self.status, self.policy.annotations, self.observed,
+                                self.now, self.settings.default_image)
+        if result.wants_metrics:
+            return Wants(metrics=True)
+        self.serving = result.plan
+        for kind, reason, message in result.events:
+            self._event(kind, reason, message)
+        if result.requeue is not None:
+            self.requeue.append(result.requeue)
+        if result.finished:
+            self._rollout_finished(spec, result.finished)
+        return None
+
+    def _rollout_finished(self, spec: PolicySpec, phase: str) -> None:
+        state = self.status.get("rollout") or {}
+        version = state.get("version")
+        model = dict(state.get("model") or {"version": version, "uri": state.get("uri")})
+        model.pop("rollout", None)
+        previous = (self.status.get("currentModel") or {}).get("version")
+        if phase == rollout.SUCCEEDED:
+            model["rolledOutAt"] = to_rfc3339(self.now)
+            self.status["currentModel"] = model
+            self._event("Normal", "ModelPromoted", f"{version} serves all traffic; now current"
+                                                   f"{' (was ' + previous + ')' if previous else ''}")
+        else:
+            model["rejected"] = state.get("reason") or phase
+        history = [model if h.get("version") == version else h for h in self.status.get("history") or []]
+        self.status["history"] = history
+        state.pop("model", None)
+        state.pop("snapshot", None)  # counters of a finished rollout are of no further use
 
     # -- starting runs -------------------------------------------------------------------
 
@@ -550,8 +606,23 @@ class _Decision:
         else:
             self._set(cond.READY, False, "NoModelYet", "no version has been trained yet")
 
+        rolling = status.get("rollout") or {}
+        if rolling and spec.serving is not None:
+            if promotion.rollout_active(status):
+                self._set(cond.PROGRESSING, True, rolling.get("reason") or "CanaryProgressing",
+                          f"{rolling['version']} at {rolling.get('weight', 0)}%: {rolling.get('message', '')}")
+                status["canary"] = f"{rolling['version']} {rolling.get('weight', 0)}%"
+            else:
+                self._set(cond.PROGRESSING, False, rolling.get("reason") or rolling.get("phase", ""),
+                          f"{rolling.get('version')}: {rolling.get('message', '')}")
+                status["canary"] = None
+
         if dependency:
             phase, message = PHASE_BLOCKED, dependency[1]
+        elif promotion.rollout_active(status):
+            phase = PHASE_ROLLING_OUT
+            message = f"{rolling['version']} at {rolling.get('weight', 0)}% ({rolling.get('phase')}): " \
+                      f"{rolling.get('message', '')}"
         elif active:
             phase, message = PHASE_TRAINING, f"training {active['version']}"
         elif spec.suspend:

@@ -82,7 +82,7 @@ def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str
     }
 
 
-def _credential_env(spec: PolicySpec) -> list[dict[str, Any]]:
+def credential_env(spec: PolicySpec) -> list[dict[str, Any]]:
     creds = spec.storage.credentials
 
     def from_secret(env_name: str, key: str) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
     training = spec.training
     env: list[dict[str, Any]] = [
         {"name": names.ENV_RUN_CONFIG, "value": json.dumps(config, sort_keys=True)},
-        *_credential_env(spec),
+        *credential_env(spec),
         {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region},
     ]
     if spec.storage.endpoint:

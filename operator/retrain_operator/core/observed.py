@@ -120,6 +120,24 @@ class DriftOutcome:
 
 
 @dataclass(frozen=True)
+class ServingView:
+    """The model server Deployments as the shell found them."""
+
+    stable: dict[str, Any] | None = None
+    canary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    """One scrape of the stable and canary model servers, and the Prometheus query values."""
+
+    stable: dict[str, Any]
+    canary: dict[str, Any]
+    queries: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None  # the scrape failed: the window is inconclusive
+
+
+@dataclass(frozen=True)
 class Observed:
     spec_problems: tuple[str, ...] = ()
     # A dependency the policy names but that is not usable: (reason, message).
@@ -129,3 +147,5 @@ class Observed:
     new_samples: int | None = None
     drift_jobs: tuple[DriftJobView, ...] = ()
     drift_outcomes: dict[str, DriftOutcome] = field(default_factory=dict)
+    serving: ServingView = field(default_factory=ServingView)
+    metrics: MetricsView | None = None

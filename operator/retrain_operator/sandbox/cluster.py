@@ -25,11 +25,27 @@ from kubernetes.client.rest import ApiException
 
 from ..api import names
 from ..api.crd import crd
+from .local_deployments import LocalDeployments
 from .local_executor import LocalExecutor
 from .seaweed import SeaweedS3
 
 T = TypeVar("T")
 Json = dict[str, Any]
+
+
+def _route_crd(group: str, version: str, kind: str, plural: str) -> Json:
+    """A minimal stand-in for the Gateway API / Istio CRDs: the resource served, its schema open."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                     "versions": [{"name": version, "served": True, "storage": True, "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+ROUTE_CRDS = [_route_crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
+              _route_crd("networking.istio.io", "v1", "VirtualService", "virtualservices")]
 
 
 class LocalCluster:
@@ -47,6 +63,8 @@ class LocalCluster:
         self.operator_log = workdir / "operator.log"
         self.executor: LocalExecutor | None = None
         self._executor_thread: threading.Thread | None = None
+        self.deployments: LocalDeployments | None = None
+        self._deployments_thread: threading.Thread | None = None
         self.api_client: kubernetes.client.ApiClient | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -60,6 +78,8 @@ class LocalCluster:
         self.api = ApiServerThread(port=0)
         self.api.start()
         self.api.register_crd(crd())
+        for route_crd in ROUTE_CRDS:  # installed in a real cluster with Gateway API or Istio
+            self.api.register_crd(route_crd)
         self.api.write_kubeconfig(self.kubeconfig)
         configuration = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
@@ -68,6 +88,10 @@ class LocalCluster:
         self._executor_thread = threading.Thread(target=self.executor.run_forever, name="local-executor",
                                                  daemon=True)
         self._executor_thread.start()
+        self.deployments = LocalDeployments(self.api_client, self.workdir / "pods")
+        self._deployments_thread = threading.Thread(target=self.deployments.run_forever, name="local-deployments",
+                                                    daemon=True)
+        self._deployments_thread.start()
         self.start_operator()
         return self
 
@@ -100,6 +124,10 @@ class LocalCluster:
             self.executor.stop()
         if self._executor_thread is not None:
             self._executor_thread.join(timeout=15)
+        if self.deployments is not None:
+            self.deployments.stop()
+        if self._deployments_thread is not None:
+            self._deployments_thread.join(timeout=30)
         if self.api is not None:
             self.api.stop()
         if self._own_seaweed and self.seaweed is not None:
@@ -124,6 +152,23 @@ class LocalCluster:
     @property
     def batch(self) -> kubernetes.client.BatchV1Api:
         return kubernetes.client.BatchV1Api(self.api_client)
+
+    @property
+    def apps(self) -> kubernetes.client.AppsV1Api:
+        return kubernetes.client.AppsV1Api(self.api_client)
+
+    def deployment(self, namespace: str, name: str) -> Json | None:
+        try:
+            return json.loads(self.apps.read_namespaced_deployment(name, namespace, _preload_content=False).data)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def pods(self, namespace: str, selector: dict[str, str]) -> list[Json]:
+        text = ",".join(f"{k}={v}" for k, v in selector.items())
+        return list(json.loads(self.core.list_namespaced_pod(namespace, label_selector=text,
+                                                             _preload_content=False).data)["items"])
 
     def ensure_namespace(self, namespace: str) -> None:
         with contextlib.suppress(ApiException):

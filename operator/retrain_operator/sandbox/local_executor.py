@@ -108,42 +108,8 @@ class LocalExecutor:
 
     def _env(self, job: Json, container: Json, tmpdir: Path) -> dict[str, str]:
         meta = job["metadata"]
-        namespace = meta["namespace"]
-        pod_name = f"{meta['name']}-local"
-        env = {
-            "PATH": os.pathsep.join([*self.extra_path, os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOME": str(tmpdir),
-            "TMPDIR": str(tmpdir),
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "HOSTNAME": pod_name,
-            "RETRAIN_LOCAL_EXECUTOR": "1",
-        }
-        for item in container.get("env") or []:
-            name = item["name"]
-            if "value" in item:
-                env[name] = str(item["value"])
-                continue
-            source = item.get("valueFrom") or {}
-            if "secretKeyRef" in source:
-                ref = source["secretKeyRef"]
-                secret = json.loads(self.core.read_namespaced_secret(
-                    ref["name"], namespace, _preload_content=False).data)
-                if ref["key"] in (secret.get("data") or {}):
-                    env[name] = base64.b64decode(secret["data"][ref["key"]]).decode()
-                elif ref["key"] in (secret.get("stringData") or {}):
-                    env[name] = str(secret["stringData"][ref["key"]])
-                elif not ref.get("optional"):
-                    raise KeyError(f"Secret {ref['name']} has no key {ref['key']}")
-            elif "configMapKeyRef" in source:
-                ref = source["configMapKeyRef"]
-                config_map = json.loads(self.core.read_namespaced_config_map(
-                    ref["name"], namespace, _preload_content=False).data)
-                env[name] = str((config_map.get("data") or {})[ref["key"]])
-            elif "fieldRef" in source:
-                path = source["fieldRef"]["fieldPath"]
-                env[name] = {"metadata.name": pod_name, "metadata.namespace": namespace}.get(path, "")
-        return env
+        return container_env(self.core, meta["namespace"], f"{meta['name']}-local", container, self.extra_path,
+                             tmpdir)
 
     # -- running one Job -----------------------------------------------------------------
 
@@ -319,3 +285,41 @@ class LocalExecutor:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def container_env(core: kubernetes.client.CoreV1Api, namespace: str, pod_name: str, container: Json,
+                  extra_path: list[str], tmpdir: Path) -> dict[str, str]:
+    """The environment a kubelet would give the container: values, and secret/config/field refs resolved."""
+    env = {
+        "PATH": os.pathsep.join([*extra_path, os.environ.get("PATH", "/usr/bin:/bin")]),
+        "HOME": str(tmpdir),
+        "TMPDIR": str(tmpdir),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "HOSTNAME": pod_name,
+        "RETRAIN_LOCAL_EXECUTOR": "1",
+    }
+    for item in container.get("env") or []:
+        name = item["name"]
+        if "value" in item:
+            env[name] = str(item["value"])
+            continue
+        source = item.get("valueFrom") or {}
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            secret = json.loads(core.read_namespaced_secret(ref["name"], namespace, _preload_content=False).data)
+            if ref["key"] in (secret.get("data") or {}):
+                env[name] = base64.b64decode(secret["data"][ref["key"]]).decode()
+            elif ref["key"] in (secret.get("stringData") or {}):
+                env[name] = str(secret["stringData"][ref["key"]])
+            elif not ref.get("optional"):
+                raise KeyError(f"Secret {ref['name']} has no key {ref['key']}")
+        elif "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            config_map = json.loads(core.read_namespaced_config_map(ref["name"], namespace,
+                                                                    _preload_content=False).data)
+            env[name] = str((config_map.get("data") or {})[ref["key"]])
+        elif "fieldRef" in source:
+            path = source["fieldRef"]["fieldPath"]
+            env[name] = {"metadata.name": pod_name, "metadata.namespace": namespace}.get(path, "")
+    return env

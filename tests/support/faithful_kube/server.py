@@ -15,11 +15,14 @@ import collections
 import copy
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+import aiohttp.web
 import attrs
 import kmock
 from kmock._internal import enums, parsing, rendering
@@ -46,6 +49,14 @@ def _fixed_parse_path(path: str) -> parsing.ParsedPath:
 
 _original_parse_path = parsing.parse_path
 parsing.parse_path = _fixed_parse_path
+
+
+# Where a pod's container ports really listen, for pods run as local processes (see the sandbox's
+# local Deployment controller): {"<containerPort or name>": <local port>}. The real API server
+# proxies to the pod IP; this one proxies to 127.0.0.1 at the mapped port.
+PORT_MAP = "faithful-kube.local/port-map"
+_POD_PROXY = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/:]+)(?::(?P<port>[^/]+))?"
+                        r"/proxy(?P<path>/.*)?$")
 
 
 def _now() -> str:
@@ -126,6 +137,9 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         excess = len(self._requests) - self.request_log_limit
         if excess > 0:
             del self._requests[:excess]
+        proxied = _POD_PROXY.match(str(request.url.path))
+        if proxied:
+            return await self._serve_pod_proxy(request, proxied)
         if request.resource is not None:
             raw = request._raw_request
             method = raw.method if raw is not None else str(request.method)
@@ -136,6 +150,40 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
                 namespace=request.namespace, name=request.name, subresource=request.subresource))
         # Skip KubernetesEmulator._handle: its lax object mutation is replaced by the _serve_* below.
         return await super(kmock.KubernetesEmulator, self)._handle(request)
+
+    async def _serve_pod_proxy(self, request: rendering.Request, match: re.Match[str]) -> Any:
+        """GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/PATH: the pod's own HTTP answer, or 503."""
+        raw = request._raw_request
+        method = raw.method if raw is not None else "GET"
+        namespace, name = match["namespace"], match["name"]
+        self.audit.append(AuditRecord(method=method, path=str(request.url.path), verb=_verb(method, None, name),
+                                      group="", version="v1", plural="pods", namespace=namespace, name=name,
+                                      subresource="proxy"))
+        pod = self._store.get(("", "pods", namespace, name))
+        if pod is None:
+            raise KubernetesObjectNotFoundError(message=f'pods "{name}" not found')
+        ports = json.loads(((pod.get("metadata") or {}).get("annotations") or {}).get(PORT_MAP) or "{}")
+        port = match["port"] or next(iter(ports), "")
+        if port not in ports:  # a port name: find its number in the pod spec
+            for container in (pod.get("spec") or {}).get("containers") or []:
+                for declared in container.get("ports") or []:
+                    if declared.get("name") == port:
+                        port = str(declared.get("containerPort"))
+        if port not in ports:
+            raise KubernetesError(status=503, reason="ServiceUnavailable",
+                                  message=f"error trying to reach service: no port {match['port']} on pod {name}")
+        url = f"http://127.0.0.1:{ports[port]}{match['path'] or '/'}"
+        try:
+            async with aiohttp.ClientSession() as session, session.request(
+                    method, url, params=request.params or None, data=request.body or None,
+                    timeout=aiohttp.ClientTimeout(total=10)) as response:
+                body = await response.read()
+                return aiohttp.web.Response(status=response.status, body=body, headers={
+                    "Content-Type": response.headers.get("Content-Type", "text/plain")})
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return aiohttp.web.json_response(status=503, data={
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 503,
+                "reason": "ServiceUnavailable", "message": f"error trying to reach service: {error}"})
 
     def _info(self, request: rendering.Request) -> kmock.ResourceInfo:
         resource = request.resource

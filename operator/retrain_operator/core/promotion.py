@@ -1,0 +1,122 @@
+"""From a model that passed its gates to the model that serves: the serving part of a decision.
+
+Without `spec.serving`, a model that passes its gates becomes current at once (the operator only
+trains). With it, the current model runs in the stable Deployment; a new one either replaces it
+directly (no `promotion.canary`, or nothing serving yet) or goes through a canary rollout
+(rollout.py), and becomes `currentModel` only when the rollout succeeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import names
+from ..api.spec import PolicySpec
+from . import rollout, serving
+from .jobs import PolicyRef
+from .observed import Observed
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """What the shell makes true: manifests to apply (create or update) and the canary weight."""
+
+    deployments: tuple[dict[str, Any], ...] = ()
+    services: tuple[dict[str, Any], ...] = ()
+    weight: int = 0
+    router: str = "replicas"
+    route_name: str | None = None
+    stable_service: str = ""
+    canary_service: str = ""
+    port: int = 8080
+
+
+@dataclass
+class PromotionResult:
+    plan: ServingPlan | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    requeue: float | None = None
+    wants_metrics: bool = False
+    finished: str | None = None  # a rollout ended now: rollout.SUCCEEDED | ROLLED_BACK | ABORTED
+
+
+def commands(annotations: dict[str, str]) -> rollout.Commands:
+    return rollout.Commands(promote=annotations.get(names.ANNOTATION_PROMOTE) or None,
+                            abort=annotations.get(names.ANNOTATION_ABORT) or None,
+                            pause=(annotations.get(names.ANNOTATION_PAUSE) or "").lower() == "true")
+
+
+def rollout_active(status: dict[str, Any]) -> bool:
+    state = status.get("rollout") or {}
+    return bool(state) and state.get("phase") not in rollout.FINAL
+
+
+def uses_canary(spec: PolicySpec, status: dict[str, Any]) -> bool:
+    """A new model goes through a canary when there is one configured and a model already serves."""
+    return bool(spec.serving and spec.canary and (status.get("serving") or {}).get("stableVersion"))
+
+
+def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotations: dict[str, str],
+         observed: Observed, now: dt.datetime, default_image: str) -> PromotionResult:
+    """Advance an active rollout (mutating `status`) and say what serving should look like."""
+    result = PromotionResult()
+    serving_spec = spec.serving
+    if serving_spec is None:
+        return result
+    current = status.get("currentModel") or {}
+    state = status.get("rollout") or {}
+    total = serving_spec.replicas
+    canary_target: serving.Served | None = None
+    weight = 0
+    if rollout_active(status) and spec.canary is not None:
+        if rollout.due_for_analysis(spec.canary, state, now) and observed.metrics is None:
+            result.wants_metrics = True
+            return result
+        metrics = observed.metrics
+        seen = rollout.Observation(
+            canary_ready=serving.deployment_ready(observed.serving.canary, state["version"]),
+            stable_version=serving.deployment_version(observed.serving.stable),
+            stable_metrics=metrics.stable if metrics and not metrics.error else None,
+            canary_metrics=metrics.canary if metrics and not metrics.error else None,
+            queries=metrics.queries if metrics else {},
+            commands=commands(annotations))
+        moved = rollout.advance(spec.canary, state, total, now, seen)
+        status["rollout"] = moved.state
+        result.events, result.requeue, result.finished = moved.events, moved.requeue, moved.finished
+        stable_version = moved.stable_version
+        stable_uri = state["uri"] if stable_version == state["version"] else current.get("uri")
+        stable_target = serving.Served(stable_version, stable_uri, moved.stable_replicas)
+        canary_target = serving.Served(state["version"], state["uri"], moved.canary_replicas)
+        weight = moved.weight
+    elif rollout_active(status):  # the canary section was removed mid-rollout: finish it by hand
+        status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "CanaryRemoved",
+                             "message": "promotion.canary was removed from the spec; stable keeps serving"}
+        result.finished = rollout.ABORTED
+        result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: {status['rollout']['message']}"))
+        stable_target = serving.Served(current["version"], current["uri"], total)
+    elif current:
+        stable_target = serving.Served(current["version"], current["uri"], total)
+    else:
+        return result  # nothing trained yet: nothing to serve
+    if canary_target is None and observed.serving.canary is not None:
+        # An ended rollout leaves its Deployment at zero pods, ready for the next one.
+        labels = ((observed.serving.canary.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
+            "labels") or {}
+        last = status.get("rollout") or {}
+        canary_target = serving.Served(labels.get(names.LABEL_MODEL_VERSION) or last.get("version") or
+                                       stable_target.version, last.get("uri") or stable_target.uri, 0)
+    deployments = [serving.model_deployment(policy, spec, serving.STABLE, stable_target, default_image)]
+    if canary_target is not None:
+        deployments.append(serving.model_deployment(policy, spec, serving.CANARY, canary_target, default_image))
+    status["serving"] = {**(status.get("serving") or {}), "stableVersion": stable_target.version,
+                         "servedVersion": serving.deployment_version(observed.serving.stable),
+                         "replicas": total, "router": serving_spec.router.type}
+    result.plan = ServingPlan(
+        deployments=tuple(deployments), services=tuple(serving.services(policy, spec)), weight=weight,
+        router=serving_spec.router.type,
+        route_name=serving_spec.router.http_route or serving_spec.router.virtual_service,
+        stable_service=serving.service_name(policy.name, serving.STABLE),
+        canary_service=serving.service_name(policy.name, serving.CANARY), port=serving_spec.port)
+    return result

@@ -1,0 +1,216 @@
+"""What serving looks like in the cluster, as manifests and patches: pure, so every field is tested.
+
+Per policy: two Deployments of the model server (`<policy>-model-stable`, `<policy>-model-canary`),
+each labelled with the version its pods serve; a Service over both (`<policy>-model`: the
+`replicas` router splits traffic by pod counts) and one per role (`-stable`, `-canary`: the
+backends a Gateway API HTTPRoute or an Istio VirtualService weighs). In routes that users own,
+the operator changes only the weights of the backends pointing at these two Services and adds
+the canary backend next to the stable one; every other rule, match and filter is left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import names
+from ..api.spec import PolicySpec
+from .jobs import PolicyRef, credential_env, owner_reference
+
+STABLE, CANARY = "stable", "canary"
+SERVER_LABEL = {"app.kubernetes.io/name": "model-server"}
+Json = dict[str, Any]
+
+
+def deployment_name(policy: str, role: str) -> str:
+    return f"{policy}-model-{role}"
+
+
+def service_name(policy: str, role: str | None = None) -> str:
+    return f"{policy}-model" + (f"-{role}" if role else "")
+
+
+def selector(policy: str, role: str | None = None) -> dict[str, str]:
+    labels = {**SERVER_LABEL, names.LABEL_POLICY: policy}
+    if role:
+        labels[names.LABEL_ROLE] = role
+    return labels
+
+
+@dataclass(frozen=True)
+class Served:
+    """One Deployment's target: which version, from where, how many pods."""
+
+    version: str
+    uri: str
+    replicas: int
+
+
+def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Served, default_image: str) -> Json:
+    serving = spec.serving
+    assert serving is not None
+    args = ["serve", "--model-uri", served.uri, "--port", str(serving.port), "--policy", policy.name]
+    if serving.capture_uri and serving.capture_fraction > 0:
+        args += ["--capture-uri", serving.capture_uri, "--capture-fraction", str(serving.capture_fraction)]
+    env = [*credential_env(spec), {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region}]
+    if spec.storage.endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": spec.storage.endpoint})
+    pod_labels = {**selector(policy.name, role), names.LABEL_MODEL_VERSION: served.version,
+                  names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
+    container: Json = {
+        "name": "model-server",
+        "image": serving.image or default_image,
+        "command": ["retrain-trainer"],
+        "args": args,
+        "env": env,
+        "ports": [{"name": "http", "containerPort": serving.port}],
+        "readinessProbe": probe,
+        "startupProbe": {**probe, "failureThreshold": 60},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+        "resources": serving.resources,
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec: Json = {
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+    }
+    if serving.node_selector:
+        pod_spec["nodeSelector"] = serving.node_selector
+    if serving.tolerations:
+        pod_spec["tolerations"] = list(serving.tolerations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deployment_name(policy.name, role), "namespace": policy.namespace,
+                     "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY,
+                                names.LABEL_MODEL_VERSION: served.version},
+                     "ownerReferences": [owner_reference(policy)]},
+        "spec": {
+            "replicas": served.replicas,
+            "selector": {"matchLabels": selector(policy.name, role)},
+            # Capacity never drops while a new version rolls in: surge first, then retire.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }
+
+
+def services(policy: PolicyRef, spec: PolicySpec) -> list[Json]:
+    serving = spec.serving
+    assert serving is not None
+    result = []
+    for role in (None, STABLE, CANARY):
+        result.append({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service_name(policy.name, role), "namespace": policy.namespace,
+                         "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY},
+                         "ownerReferences": [owner_reference(policy)]},
+            "spec": {"selector": selector(policy.name, role),
+                     "ports": [{"name": "http", "port": serving.port, "targetPort": "http"}]},
+        })
+    return result
+
+
+def deployment_version(deployment: Json | None) -> str | None:
+    """The version a Deployment's pods serve once its rollout is complete and all pods are Ready."""
+    if not deployment:
+        return None
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    wanted = int(spec.get("replicas", 1))
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    done = (status.get("observedGeneration", 0) >= (deployment.get("metadata") or {}).get("generation", 0)
+            and status.get("updatedReplicas", 0) >= wanted and status.get("readyReplicas", 0) >= wanted
+            and status.get("replicas", 0) == wanted)
+    return labels.get(names.LABEL_MODEL_VERSION) if done and wanted > 0 else None
+
+
+def deployment_ready(deployment: Json | None, version: str) -> bool:
+    return deployment_version(deployment) == version
+
+
+# -- routers -------------------------------------------------------------------------------------
+
+
+def _gateway_backends(backends: list[Json], stable: str, canary: str, weight: int, port: int) -> list[Json] | None:
+    names_in = [b.get("name") for b in backends if b.get("kind", "Service") == "Service"]
+    if stable not in names_in:
+        return None
+    result = []
+    template = None
+    for backend in backends:
+        if backend.get("kind", "Service") == "Service" and backend.get("name") == stable:
+            template = backend
+            result.append({**backend, "weight": 100 - weight})
+        elif backend.get("kind", "Service") == "Service" and backend.get("name") == canary:
+            continue  # re-added below, next to stable
+        else:
+            result.append(backend)
+    assert template is not None
+    canary_backend = {key: value for key, value in template.items() if key not in ("name", "weight", "filters")}
+    canary_backend.update(name=canary, port=template.get("port", port), weight=weight)
+    index = next(i for i, b in enumerate(result) if b.get("name") == stable)
+    result.insert(index + 1, canary_backend)
+    return result
+
+
+def httproute_patch(route: Json, stable: str, canary: str, weight: int, port: int) -> list[Json]:
+    """A JSON patch setting the weights of our two backends in every rule that sends to stable.
+
+    One `test` of the rule's current backends guards each replacement: if someone else changed
+    the rule in between, the API server answers 422 and the next reconcile starts from fresh."""
+    operations: list[Json] = []
+    for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+        backends = rule.get("backendRefs") or []
+        wanted = _gateway_backends(backends, stable, canary, weight, port)
+        if wanted is not None and wanted != backends:
+            path = f"/spec/rules/{index}/backendRefs"
+            operations += [{"op": "test", "path": path, "value": backends},
+                           {"op": "replace", "path": path, "value": wanted}]
+    return operations
+
+
+def httproute_weights(route: Json, stable: str, canary: str) -> list[tuple[int, int]]:
+    """(stable, canary) weights per rule that sends to stable: what the route says now."""
+    found = []
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        weights = {b.get("name"): int(b.get("weight", 1)) for b in rule.get("backendRefs") or []}
+        if stable in weights:
+            found.append((weights[stable], weights.get(canary, 0)))
+    return found
+
+
+def _host(destination: Json) -> str:
+    return str(destination.get("host", "")).split(".")[0]
+
+
+def virtualservice_patch(service: Json, stable: str, canary: str, weight: int, port: int) -> list[Json]:
+    """The same for an Istio VirtualService: weights on `http[].route[]` destinations to our Services."""
+    operations: list[Json] = []
+    for index, http in enumerate((service.get("spec") or {}).get("http") or []):
+        routes = http.get("route") or []
+        if not any(_host(r.get("destination") or {}) == stable for r in routes):
+            continue
+        wanted = []
+        for route in routes:
+            host = _host(route.get("destination") or {})
+            if host == canary:
+                continue
+            if host == stable:
+                wanted.append({**route, "weight": 100 - weight})
+                destination = copy.deepcopy(route.get("destination") or {})
+                destination["host"] = str(destination.get("host", stable)).replace(stable, canary, 1)
+                wanted.append({"destination": destination, "weight": weight})
+            else:
+                wanted.append(route)
+        if wanted != routes:
+            path = f"/spec/http/{index}/route"
+            operations += [{"op": "test", "path": path, "value": routes},
+                           {"op": "replace", "path": path, "value": wanted}]
+    return operations

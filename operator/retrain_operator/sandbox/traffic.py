@@ -1,0 +1,127 @@
+"""Client traffic for the sandbox and the tests: the part a gateway or kube-proxy would play.
+
+Requests go to the model server pods the way the configured router would send them: by the
+HTTPRoute's or VirtualService's backend weights to the stable or canary Service's Ready pods,
+or (router `replicas`) to any Ready pod behind the shared Service. Each answer is counted by the
+model version that gave it, so a test can see the split it asked for.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ..core import serving
+from .local_deployments import PORT_MAP
+
+log = logging.getLogger(__name__)
+Json = dict[str, Any]
+
+
+class Traffic:
+    def __init__(self, cluster: Any, namespace: str, policy: str, rows: list[Json], rate: float = 40.0,
+                 router: str = "replicas", route: str | None = None, seed: int = 0):
+        self.cluster, self.namespace, self.policy = cluster, namespace, policy
+        self.rows, self.rate, self.router, self.route = rows, rate, router, route
+        self.random = random.Random(seed)
+        self.answers: collections.Counter[tuple[str, int]] = collections.Counter()  # (version, status)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._view: tuple[float, dict[str, int], dict[str, list[tuple[str, int]]]] | None = None
+
+    def _targets(self) -> tuple[dict[str, int], dict[str, list[tuple[str, int]]]]:
+        """(weights per backend Service, Ready pods per Service as (version, local port)), refreshed twice a second."""
+        if self._view and time.monotonic() - self._view[0] < 0.5:
+            return self._view[1], self._view[2]
+        stable, canary = serving.service_name(self.policy, serving.STABLE), serving.service_name(self.policy,
+                                                                                                 serving.CANARY)
+        if self.router == "replicas":
+            weights = {serving.service_name(self.policy): 100}
+            selectors = {serving.service_name(self.policy): serving.selector(self.policy)}
+        else:
+            weights = self._route_weights(stable, canary)
+            selectors = {stable: serving.selector(self.policy, serving.STABLE),
+                         canary: serving.selector(self.policy, serving.CANARY)}
+        pods: dict[str, list[tuple[str, int]]] = {}
+        for service, labels in selectors.items():
+            ready = []
+            for pod in self.cluster.pods(self.namespace, labels):
+                conditions = (pod.get("status") or {}).get("conditions") or []
+                if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                    continue
+                ports = json.loads((pod["metadata"].get("annotations") or {}).get(PORT_MAP) or "{}")
+                version = pod["metadata"]["labels"].get("retrain.mlops.dev/model-version", "?")
+                if ports:
+                    ready.append((version, int(next(iter(ports.values())))))
+            pods[service] = ready
+        self._view = (time.monotonic(), weights, pods)
+        return weights, pods
+
+    def _route_weights(self, stable: str, canary: str) -> dict[str, int]:
+        kind = "gatewayAPI" if self.router == "gatewayAPI" else "istio"
+        group, version, plural = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
+                                  "istio": ("networking.istio.io", "v1", "virtualservices")}[kind]
+        route = self.cluster.custom.get_namespaced_custom_object(group, version, self.namespace, plural, self.route)
+        if kind == "gatewayAPI":
+            found = serving.httproute_weights(route, stable, canary)
+            return {stable: found[0][0], canary: found[0][1]} if found else {stable: 100}
+        weights = {stable: 100}
+        for http in (route.get("spec") or {}).get("http") or []:
+            for entry in http.get("route") or []:
+                host = str((entry.get("destination") or {}).get("host", "")).split(".")[0]
+                if host in (stable, canary):
+                    weights[host] = int(entry.get("weight", 100))
+        return weights
+
+    def send_one(self) -> None:
+        weights, pods = self._targets()
+        choices = [(service, weight) for service, weight in weights.items() if weight > 0 and pods.get(service)]
+        if not choices:
+            self.answers[("none", 503)] += 1  # what a gateway answers with no healthy backend
+            return
+        service = self.random.choices([c[0] for c in choices], [c[1] for c in choices])[0]
+        version, port = self.random.choice(pods[service])
+        body = json.dumps({"rows": [self.random.choice(self.rows)]}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                self.answers[(version, response.status)] += 1
+        except urllib.error.HTTPError as error:
+            self.answers[(version, error.code)] += 1
+        except OSError:
+            self.answers[(version, 502)] += 1
+
+    def _run(self) -> None:
+        interval = 1.0 / self.rate
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.send_one()
+            except Exception as error:  # the API server or a pod went away between looks
+                log.debug("traffic: %s", error)
+                self._view = None
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def start(self) -> Traffic:
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def by_version(self) -> dict[str, int]:
+        result: dict[str, int] = collections.defaultdict(int)
+        for (version, _), count in self.answers.items():
+            result[version] += count
+        return dict(result)

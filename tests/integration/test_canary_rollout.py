@@ -1,0 +1,163 @@
+"""Canary rollouts end to end: the real operator, real model servers (local processes), traffic
+sent by the route's weights, analysis from the servers' own metrics, S3 in SeaweedFS."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from retrain_operator.api import names
+from retrain_operator.core.conditions import get_condition
+from retrain_operator.sandbox import dataset
+from retrain_operator.sandbox.traffic import Traffic
+
+from .conftest import Scenario
+
+pytestmark = pytest.mark.integration
+
+STEPS = [{"setWeight": 30}, {"pause": {"duration": "4s"}}, {"setWeight": 70}, {"pause": {"duration": "4s"}},
+         {"setWeight": 100}]
+ANALYSIS = {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20}
+ROWS = [{k: v for k, v in row.items() if k in dataset.FEATURES}
+        for row in dataset.churn_table(200, seed=9).to_pylist()]
+
+
+def http_route(scenario: Scenario, name: str) -> None:
+    """What a platform team applies once: the route of the model's hostname, to the stable Service."""
+    scenario.cluster.custom.create_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name},
+            "spec": {"parentRefs": [{"name": "public-gateway"}], "hostnames": ["churn.example.com"], "rules": [
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/predict"}}],
+                 "backendRefs": [{"name": f"{name}-model-stable", "port": 8080}]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                 "backendRefs": [{"name": "docs", "port": 80}]}]}})
+
+
+def route_weights(scenario: Scenario, name: str) -> tuple[int, int]:
+    route = scenario.cluster.custom.get_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)
+    weights = {b["name"]: int(b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]}
+    return weights.get(f"{name}-model-stable", 0), weights.get(f"{name}-model-canary", 0)
+
+
+def serving_policy(scenario: Scenario, router: dict, analysis: dict | None = None) -> dict:
+    return scenario.policy_spec(serving={"replicas": 1, "router": router},
+                                promotion={"canary": {"steps": STEPS, "analysis": {**ANALYSIS, **(analysis or {})}}})
+
+
+def serve_v1(scenario: Scenario, name: str, spec: dict) -> None:
+    scenario.load_history(rows=3000)
+    scenario.cluster.apply_policy(scenario.namespace, name, spec, annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.wait_recorded(name, "v1")
+    scenario.cluster.wait(lambda: (scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable") or {})
+                          .get("status", {}).get("readyReplicas") == 1, 60, "the stable model server")
+
+
+def train_v2(scenario: Scenario, name: str) -> None:
+    scenario.put("churn/incoming/batch-1.parquet", dataset.to_parquet(dataset.churn_table(1500, seed=5)))
+    scenario.cluster.trigger(scenario.namespace, name, "2")
+
+
+def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenario):
+    name = "canary"
+    http_route(scenario, name)
+    serve_v1(scenario, name, serving_policy(scenario, {"type": "gatewayAPI", "httpRoute": name}))
+    traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="gatewayAPI",
+                      route=name).start()
+    try:
+        train_v2(scenario, name)
+        seen: list[tuple[int, int]] = []
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            weights = route_weights(scenario, name)
+            if not seen or seen[-1] != weights:
+                seen.append(weights)
+            status = scenario.status(name)
+            if (status.get("rollout") or {}).get("phase") in ("Succeeded", "RolledBack", "Aborted"):
+                break
+            time.sleep(0.2)
+    finally:
+        traffic.stop()
+    status = scenario.status(name)
+    assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")
+    canary_weights = [c for _, c in seen]
+    assert [w for w in (30, 70, 100) if w in canary_weights] == [30, 70, 100], seen
+    assert canary_weights.index(30) < canary_weights.index(70) < canary_weights.index(100)
+    assert seen[-1] == (100, 0) == route_weights(scenario, name)
+    assert status["currentModel"]["version"] == "v2" and status["phase"] == "Ready"
+    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
+    assert scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary")["spec"]["replicas"] == 0
+    route = scenario.cluster.custom.get_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)
+    assert route["spec"]["rules"][1] == {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                                         "backendRefs": [{"name": "docs", "port": 80}]}  # not ours: untouched
+    answered = traffic.by_version()
+    assert answered.get("v1", 0) > 20 and answered.get("v2", 0) > 20, answered
+    assert status["rollout"]["lastAnalysis"]["result"] == "Passed"
+    reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
+    assert "RolloutStarted" in reasons and "CanaryWeight" in reasons and "ModelPromoted" in reasons
+    assert get_condition(status["conditions"], "Progressing")["reason"] == "RolloutSucceeded"
+
+
+@pytest.fixture()
+def failing_prometheus() -> Iterator[str]:
+    """A Prometheus HTTP API that answers every query with 0.5 (e.g. a business error rate)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [time.time(), "0.5"]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_serving(scenario: Scenario,
+                                                                                  failing_prometheus: str):
+    name = "rollback"
+    spec = serving_policy(scenario, {"type": "replicas"}, analysis={
+        "prometheusUrl": failing_prometheus,
+        "prometheus": [{"name": "business-errors", "query": 'sum(rate(errors{version="{{canaryVersion}}"}[1m]))',
+                        "successCondition": "result < 0.1"}]})
+    serve_v1(scenario, name, spec)
+    traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
+    try:
+        train_v2(scenario, name)
+        status = scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("phase") in
+                                      ("Succeeded", "RolledBack", "Aborted"), "the rollout to end", timeout=150)
+    finally:
+        traffic.stop()
+    assert status["rollout"]["phase"] == "RolledBack", status["rollout"]
+    assert status["rollout"]["reason"] == "AnalysisFailed"
+    assert "business-errors: 0.5 (result < 0.1)" in status["rollout"]["message"]
+    assert status["currentModel"]["version"] == "v1"
+    assert status["history"][0]["version"] == "v2" and status["history"][0]["rejected"] == "AnalysisFailed"
+    scenario.cluster.wait(lambda: scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary")
+                          ["status"].get("replicas", 0) == 0, 30, "the canary to scale to zero")
+    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v1"
+    assert stable["status"]["readyReplicas"] == 1  # the stable model never stopped serving
+    assert traffic.by_version().get("v2", 0) > 0  # the canary did get its replica share
+    reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
+    assert "AnalysisFailed" in reasons
