@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -44,6 +44,8 @@ class Context:
     clock: Clock
     settings: Settings
     max_requeue: float = MAX_REQUEUE
+    # The last scrape per rollout (namespace, policy, version): the start of the next analysis window.
+    baselines: dict[tuple[str, str, str], MetricsView] = field(default_factory=dict)
 
 
 def _state(body: dict[str, Any]) -> PolicyState:
@@ -142,6 +144,12 @@ async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyS
     scraped = observed.metrics
     if plan.wants.metrics:
         scraped = await asyncio.to_thread(_scrape, ctx, policy)
+        key = (policy.namespace, policy.name, str((policy.status.get("rollout") or {}).get("version")))
+        before = ctx.baselines.get(key)
+        if not scraped.error:
+            ctx.baselines[key] = scraped
+        if before is not None:
+            scraped = dataclasses.replace(scraped, stable_baseline=before.stable, canary_baseline=before.canary)
     return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples, drift_outcomes=drift_outcomes,
                                metrics=scraped)
 
@@ -162,7 +170,7 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
         kopf.event(body, type="Warning", reason="RouteNotFound", message=message)
         return
     make = serving.httproute_patch if plan.router == "gatewayAPI" else serving.virtualservice_patch
-    operations = make(route, plan.stable_service, plan.canary_service, plan.weight, plan.port)
+    operations = make(route, plan.stable_service, plan.canary_service, plan.weight, plan.port, plan.mirror)
     if operations:
         ctx.kube.patch_route(policy.namespace, plan.router, plan.route_name, operations)
         log.info("%s/%s: %s %s weights stable %d%% / canary %d%%", policy.namespace, policy.name, plan.router,

@@ -303,6 +303,31 @@ def test_server_side_tables_use_the_printer_columns(http: Http, widget):
     assert row["cells"][1] == 1
 
 
+def test_date_columns_are_ages_and_builtin_kinds_have_their_printers_columns(http: Http):
+    """Real: the CRD table convertor renders `date` cells with duration.HumanDuration ("5s", "2d3h");
+    Deployments print Ready, Up-to-date, Available; Pods Ready, Status, Restarts (then Age)."""
+    from faithful_kube.tables import human_duration
+
+    assert [human_duration(s) for s in (5, 119, 150, 600, 3 * 3600 + 60, 30 * 3600, 3 * 86400 + 7200)] == \
+        ["5s", "119s", "2m30s", "10m", "3h1m", "30h", "3d2h"]
+    accept = "application/json;as=Table;g=meta.k8s.io;v=v1"
+    http.create("/apis/apps/v1/namespaces/ns/deployments", {"metadata": {"name": "web"}, "spec": {
+        "replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    table = http.get("/apis/apps/v1/namespaces/ns/deployments", headers={"Accept": accept}).json()
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Up-to-date", "Available", "Age"]
+    row = table["rows"][0]["cells"]
+    assert row[:4] == ["web", "0/2", 0, 0] and row[4].endswith("s")
+
+
+def test_discovery_lists_subresources_without_short_names(http: Http):
+    """Real: /apis/G/V lists `widgets/status` with no shortNames (kubectl warns of ambiguity otherwise)."""
+    listing = http.get("/apis/example.com/v1").json()
+    status = next(r for r in listing["resources"] if r["name"] == "widgets/status")
+    main = next(r for r in listing["resources"] if r["name"] == "widgets")
+    assert status["shortNames"] == [] and main["shortNames"] == ["wd"]
+
+
 def test_the_request_log_stays_bounded(api, http: Http):
     """kmock matches each request against all earlier ones; the log is trimmed so latency stays flat."""
     session = requests.Session()

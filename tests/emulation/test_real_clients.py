@@ -138,4 +138,6 @@ def test_real_kubectl_applies_a_crd_and_an_object_and_prints_columns(kubeconfig,
     assert header.split() == ["NAME", "SIZE", "PHASE"]
     assert row.split()[:2] == ["s1", "7"]
     run("apply", "--validate=false", "-f", str(tmp_path / "obj.yaml"))  # idempotent second apply
+    both = subprocess.run([*base, "get", "spr", "-n", "ns"], capture_output=True, text=True, timeout=60)
+    assert "could also match" not in both.stderr  # subresources have no short names of their own
     assert kopf  # the kopf import above also proves the module is importable next to kubectl

@@ -68,17 +68,25 @@ def train_v2(scenario: Scenario, name: str) -> None:
 def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenario):
     name = "canary"
     http_route(scenario, name)
-    serve_v1(scenario, name, serving_policy(scenario, {"type": "gatewayAPI", "httpRoute": name}))
+    spec = serving_policy(scenario, {"type": "gatewayAPI", "httpRoute": name})
+    # A shadow step first: the canary sees mirrored copies of live requests before it gets any weight.
+    spec["promotion"]["canary"].update(mirror=True, steps=[{"pause": {"duration": "3s"}}, *STEPS])
+    serve_v1(scenario, name, spec)
     traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="gatewayAPI",
                       route=name).start()
     try:
         train_v2(scenario, name)
         seen: list[tuple[int, int]] = []
+        mirrored_at: list[tuple[int, int]] = []
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             weights = route_weights(scenario, name)
             if not seen or seen[-1] != weights:
                 seen.append(weights)
+            rule = scenario.cluster.custom.get_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)["spec"]["rules"][0]
+            if any(f.get("type") == "RequestMirror" for f in rule.get("filters") or []):
+                mirrored_at.append(weights)
             status = scenario.status(name)
             if (status.get("rollout") or {}).get("phase") in ("Succeeded", "RolledBack", "Aborted"):
                 break
@@ -101,6 +109,9 @@ def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenari
                                          "backendRefs": [{"name": "docs", "port": 80}]}  # not ours: untouched
     answered = traffic.by_version()
     assert answered.get("v1", 0) > 20 and answered.get("v2", 0) > 20, answered
+    assert mirrored_at and all(canary == 0 for _, canary in mirrored_at)  # shadowing only before live weight
+    assert traffic.mirrored.get("v2", 0) > 10, traffic.mirrored
+    assert "filters" not in route["spec"]["rules"][0]  # the mirror filter went with the shadow step
     assert status["rollout"]["lastAnalysis"]["result"] == "Passed"
     reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
     assert "RolloutStarted" in reasons and "CanaryWeight" in reasons and "ModelPromoted" in reasons
@@ -161,3 +172,31 @@ def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_servin
     assert traffic.by_version().get("v2", 0) > 0  # the canary did get its replica share
     reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
     assert "AnalysisFailed" in reasons
+
+
+def test_without_a_mesh_the_replica_ratio_splits_traffic_and_a_human_promotes(scenario: Scenario):
+    name = "replicas"
+    spec = scenario.policy_spec(serving={"replicas": 1, "router": {"type": "replicas"}}, promotion={"canary": {
+        "steps": [{"setWeight": 50}, {"pause": {}}], "analysis": ANALYSIS}})
+    serve_v1(scenario, name, spec)
+    traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
+    try:
+        train_v2(scenario, name)
+        paused = scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("reason") == "AwaitingPromotion",
+                                      "the rollout to wait for a human", timeout=120)
+        assert paused["phase"] == "RollingOut" and paused["canary"] == "v2 50%"
+        canary_pods = scenario.cluster.pods(scenario.namespace, {names.LABEL_ROLE: "canary",
+                                                                 names.LABEL_POLICY: name})
+        assert len(canary_pods) == 1  # one stable, one canary pod behind one Service: about half each
+        scenario.cluster.wait(lambda: traffic.by_version().get("v2", 0) > 20, 30, "the canary's share")
+        scenario.cluster.patch_policy(scenario.namespace, name, {"metadata": {"annotations": {
+            names.ANNOTATION_PROMOTE: "2026-11-25T12:00:00Z"}}})
+        status = scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("phase") == "Succeeded",
+                                      "the promotion", timeout=90)
+    finally:
+        traffic.stop()
+    assert status["currentModel"]["version"] == "v2" and status["rollout"]["reason"] == "RolloutSucceeded"
+    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
+    reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
+    assert "PromotedByHand" in reasons

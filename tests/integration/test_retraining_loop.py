@@ -72,8 +72,9 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
     result = subprocess.run([kubectl, "--kubeconfig", str(scenario.cluster.kubeconfig), "get", "retrainpolicies",
                              "-n", scenario.namespace], capture_output=True, text=True, timeout=60, check=True)
     header, row = result.stdout.strip().splitlines()
-    assert header.split() == ["NAME", "PHASE", "MODEL", "LAST", "TRAINED", "NEXT", "RUN", "AGE"]
+    assert header.split() == ["NAME", "PHASE", "MODEL", "LAST", "TRAINED", "NEXT", "RUN", "CANARY", "AGE"]
     assert row.split()[:3] == ["churn", "Ready", "v1"]
+    assert row.split()[3][-1] in "smhd"  # LAST TRAINED is an age, as kubectl prints dates
 
     # One Job in total, and the story is told in Events.
     assert len(scenario.cluster.jobs(scenario.namespace)) == 1

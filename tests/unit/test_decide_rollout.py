@@ -128,3 +128,16 @@ def test_an_aborted_rollout_keeps_the_champion_and_marks_the_challenger():
     assert plan.status["history"][0]["version"] == "v2" and plan.status["history"][0]["rejected"] == "RolloutAborted"
     assert plan.serving.weight == 0
     assert plan.status["phase"] == "Ready"
+
+
+def test_a_challenger_that_fails_its_gates_never_reaches_a_rollout():
+    state = serving_v1()
+    state = dataclasses.replace(state, status={**state.status, "runCounter": 2, "activeRun": active("v2", "v1")})
+    worse = {"comparison": {"rows": 200, "challenger": {"f1Macro": 0.7}, "champion": {"f1Macro": 0.88}}}
+    seen = Observed(serving=ServingView(stable=deployment("churn-model-stable", "v1")), jobs=(job("v2", SUCCEEDED),),
+                    outcomes={"v2": ArtifactOutcome(manifest={**MANIFEST, "version": "v2", "evaluation": worse},
+                                                    uri="s3://models/retrain/ml/churn/v2/")})
+    plan = step(state, seen, NOW)
+    assert plan.status["lastRun"]["phase"] == "Rejected" and not plan.status.get("rollout")
+    assert [d["metadata"]["name"] for d in plan.serving.deployments] == ["churn-model-stable"]
+    assert plan.serving.weight == 0

@@ -38,6 +38,7 @@ class Driver:
         self.stable_count = 0.0
         self.canary_count = 0.0
         self.canary_errors = 0.0
+        self.previous: tuple[dict, dict] | None = None
 
     def step(self, at: dt.timedelta, **observed) -> rollout.Step:
         seen = Observation(**{"canary_ready": True, **observed})
@@ -50,8 +51,11 @@ class Driver:
         self.stable_count += n
         self.canary_count += n - canary_errors
         self.canary_errors += canary_errors
-        return self.step(at, stable_metrics=metrics(self.stable_count),
-                         canary_metrics=metrics(self.canary_count, self.canary_errors), **observed)
+        stable, canary = metrics(self.stable_count), metrics(self.canary_count, self.canary_errors)
+        before = self.previous or (None, None)
+        self.previous = (stable, canary)  # what the shell keeps in memory between scrapes
+        return self.step(at, stable_metrics=stable, canary_metrics=canary, stable_baseline=before[0],
+                         canary_baseline=before[1], **observed)
 
 
 M = dt.timedelta(minutes=1)
@@ -272,3 +276,17 @@ def test_a_prediction_shift_in_a_handful_of_requests_is_not_taken_for_a_real_one
     many = {**metrics(1000), "classes": {"yes": 600.0, "no": 400.0}}
     assert next(m for m in analysis.judge_window(spec, metrics(100), many, before, before).measurements
                 if m.name == "predictions").result == analysis.FAILED
+
+
+def test_the_shadow_step_mirrors_until_the_first_weight_and_is_judged_like_live_traffic():
+    driver = Driver(canary(mirror=True, steps=[{"pause": {"duration": "2m"}}, {"setWeight": 50},
+                                              {"setWeight": 100}]))
+    first = driver.step(0 * M)
+    assert first.mirror and first.weight == 0
+    assert rollout.due_for_analysis(driver.spec, driver.state, T0 + 1 * M)
+    early = driver.step(3 * M)  # time is up, but no window was judged yet
+    assert early.state["stepIndex"] == 0 and "mirrored traffic" in early.state["message"]
+    driver.traffic(3 * M)
+    live = driver.traffic(4 * M)
+    assert live.weight == 100 or live.state["phase"] == rollout.PROMOTING
+    assert not live.mirror

@@ -100,3 +100,35 @@ def test_virtualservice_weights_on_destinations_to_our_services():
         {"destination": {"host": "churn-model-stable.ml.svc.cluster.local", "port": {"number": 9000}}, "weight": 70},
         {"destination": {"host": "churn-model-canary.ml.svc.cluster.local", "port": {"number": 9000}}, "weight": 30}]
     assert first["retries"] == {"attempts": 3} and patched["spec"]["http"][1] == service["spec"]["http"][1]
+
+
+def test_the_shadow_step_adds_our_request_mirror_next_to_the_users_filters_and_removes_only_it():
+    operations = serving.httproute_patch(ROUTE, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True)
+    mirrored = jsonpatch.apply_patch(copy.deepcopy(ROUTE), operations)
+    filters = mirrored["spec"]["rules"][0]["filters"]
+    assert filters[0] == ROUTE["spec"]["rules"][0]["filters"][0]
+    assert filters[1] == {"type": "RequestMirror",
+                          "requestMirror": {"backendRef": {"name": "churn-model-canary", "port": 9000}}}
+    assert "filters" not in mirrored["spec"]["rules"][1]
+    live = jsonpatch.apply_patch(copy.deepcopy(mirrored), serving.httproute_patch(
+        mirrored, "churn-model-stable", "churn-model-canary", 10, 9000, mirror=False))
+    assert live["spec"]["rules"][0]["filters"] == ROUTE["spec"]["rules"][0]["filters"]
+    bare = {"spec": {"rules": [{"backendRefs": [{"name": "churn-model-stable", "port": 9000}]}]}}
+    on = jsonpatch.apply_patch(copy.deepcopy(bare), serving.httproute_patch(
+        bare, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True))
+    off = jsonpatch.apply_patch(copy.deepcopy(on), serving.httproute_patch(
+        on, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=False))
+    assert "filters" not in off["spec"]["rules"][0]  # no empty list left behind
+
+
+def test_the_istio_shadow_step_sets_mirror_only_where_the_user_has_none():
+    service = {"spec": {"http": [
+        {"route": [{"destination": {"host": "churn-model-stable"}}]},
+        {"mirror": {"host": "audit"}, "route": [{"destination": {"host": "churn-model-stable"}}]}]}}
+    on = jsonpatch.apply_patch(copy.deepcopy(service), serving.virtualservice_patch(
+        service, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True))
+    assert on["spec"]["http"][0]["mirror"] == {"host": "churn-model-canary"}
+    assert on["spec"]["http"][1]["mirror"] == {"host": "audit"}
+    off = jsonpatch.apply_patch(copy.deepcopy(on), serving.virtualservice_patch(
+        on, "churn-model-stable", "churn-model-canary", 10, 9000, mirror=False))
+    assert "mirror" not in off["spec"]["http"][0] and off["spec"]["http"][1]["mirror"] == {"host": "audit"}

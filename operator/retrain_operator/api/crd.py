@@ -27,6 +27,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Last Trained", "type": "date", "jsonPath": ".status.currentModel.trainedAt",
      "description": "When the current model was trained"},
     {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunAt", "description": "Next scheduled run"},
+    {"name": "Canary", "type": "string", "jsonPath": ".status.canary",
+     "description": "The version in a canary rollout and its traffic weight"},
     {"name": "Trigger", "type": "string", "jsonPath": ".status.lastRun.trigger", "priority": 1,
      "description": "What started the last run"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -392,7 +392,8 @@ def status_schema() -> Schema:
                 "phase": _str("Pending, Training, Ready, Degraded, Blocked, Invalid or Suspended."),
                 "message": _str("A one-line summary."),
                 "observedGeneration": _int("The generation this status describes."),
-                "conditions": {"type": "array", "description": "Ready, Training, Trained.",
+                "conditions": {"type": "array", "description": "Ready, Training, Trained, DriftDetected, "
+                                                                             "Progressing.",
                                "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
                                "items": _obj("A condition.", {
                                    "type": _str("Condition type."), "status": _str("True, False or Unknown."),
@@ -412,6 +413,13 @@ def status_schema() -> Schema:
                 "lastScheduleTime": _str("The last cron tick consumed."),
                 "lastManualTrigger": _str("The last trigger annotation value consumed."),
                 "runCounter": _int("Runs started so far; names the next version."),
+                "rollout": {"type": "object", "nullable": True, "x-kubernetes-preserve-unknown-fields": True,
+                            "description": "The canary rollout under way, or the last one: version, phase, "
+                                           "step, weight, last analysis."},
+                "serving": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                            "description": "What the model server Deployments run."},
+                "canary": {"type": "string", "nullable": True,
+                           "description": "The version in a canary rollout and its weight (kubectl get)."},
             }}
 
 

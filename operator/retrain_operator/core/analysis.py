@@ -19,7 +19,7 @@ from ..api.spec import AnalysisSpec
 
 PASSED, FAILED, INCONCLUSIVE = "Passed", "Failed", "Inconclusive"
 MIN_LATENCY_TO_COMPARE = 0.005  # below 5 ms, a ratio of two latencies is noise
-SHIFT_PVALUE = 0.01
+SHIFT_PVALUE = 0.001
 
 Snapshot = dict[str, Any]  # {"requests": {code: n}, "buckets": {le: n}, "classes": {label: n}}
 
@@ -177,11 +177,13 @@ def judge_window(spec: AnalysisSpec, stable_now: Snapshot, canary_now: Snapshot,
             f"canary p99 {canary_p99 * 1000:.1f} ms vs stable {stable_p99 * 1000:.1f} ms "
             f"(limit {limit * 1000:.1f} ms)"))
 
-    if canary["classes"] and stable["classes"]:
-        # Like the drift verdicts: a shift counts when it is large *and* not explained by the few
-        # predictions a short window holds (chi-squared on the two versions' class counts).
-        shift = _js_distance(canary["classes"], stable["classes"])
-        pvalue = _same_classes_pvalue(canary["classes"], stable["classes"])
+    canary_classes, stable_classes = canary_now.get("classes") or {}, stable_now.get("classes") or {}
+    if canary_classes and stable_classes:
+        # Over everything each version predicted so far, not one window: a few dozen predictions
+        # say little about a distribution, and judging every window anew would raise false alarms
+        # with each look. Like the drift verdicts, a shift counts when it is large *and* significant.
+        shift = _js_distance(canary_classes, stable_classes)
+        pvalue = _same_classes_pvalue(canary_classes, stable_classes)
         shifted = shift > spec.max_prediction_shift and pvalue < SHIFT_PVALUE
         measurements.append(Measurement(
             "predictions", FAILED if shifted else PASSED,

@@ -310,7 +310,6 @@ class _Decision:
         rolling_out = verdict.passed and previous is not None and promotion.uses_canary(spec, self.status)
         if rolling_out:
             state = rollout.start(version, uri, previous, self.now, promotion.commands(self.policy.annotations))
-            state["model"] = model
             self.status["rollout"] = state
             last["message"] = f"{version} passed the gates; canary rollout started ({previous} keeps serving)"
             model["rollout"] = rollout.PROGRESSING
@@ -365,7 +364,8 @@ class _Decision:
     def _rollout_finished(self, spec: PolicySpec, phase: str) -> None:
         state = self.status.get("rollout") or {}
         version = state.get("version")
-        model = dict(state.get("model") or {"version": version, "uri": state.get("uri")})
+        recorded = next((h for h in self.status.get("history") or [] if h.get("version") == version), None)
+        model = dict(recorded or {"version": version, "uri": state.get("uri")})
         model.pop("rollout", None)
         previous = (self.status.get("currentModel") or {}).get("version")
         if phase == rollout.SUCCEEDED:
@@ -377,8 +377,6 @@ class _Decision:
             model["rejected"] = state.get("reason") or phase
         history = [model if h.get("version") == version else h for h in self.status.get("history") or []]
         self.status["history"] = history
-        state.pop("model", None)
-        state.pop("snapshot", None)  # counters of a finished rollout are of no further use
 
     # -- starting runs -------------------------------------------------------------------
 
@@ -610,7 +608,7 @@ class _Decision:
         if rolling and spec.serving is not None:
             if promotion.rollout_active(status):
                 self._set(cond.PROGRESSING, True, rolling.get("reason") or "CanaryProgressing",
-                          f"{rolling['version']} at {rolling.get('weight', 0)}%: {rolling.get('message', '')}")
+                          f"{rolling['version']}: {rolling.get('message', '')}")
                 status["canary"] = f"{rolling['version']} {rolling.get('weight', 0)}%"
             else:
                 self._set(cond.PROGRESSING, False, rolling.get("reason") or rolling.get("phase", ""),
@@ -621,8 +619,7 @@ class _Decision:
             phase, message = PHASE_BLOCKED, dependency[1]
         elif promotion.rollout_active(status):
             phase = PHASE_ROLLING_OUT
-            message = f"{rolling['version']} at {rolling.get('weight', 0)}% ({rolling.get('phase')}): " \
-                      f"{rolling.get('message', '')}"
+            message = f"canary {rolling['version']} {rolling.get('phase')}: {rolling.get('message', '')}"
         elif active:
             phase, message = PHASE_TRAINING, f"training {active['version']}"
         elif spec.suspend:

@@ -135,6 +135,8 @@ class MetricsView:
     canary: dict[str, Any]
     queries: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None  # the scrape failed: the window is inconclusive
+    stable_baseline: dict[str, Any] | None = None  # the previous scrape of this rollout, if the shell has one
+    canary_baseline: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class ServingPlan:
     deployments: tuple[dict[str, Any], ...] = ()
     services: tuple[dict[str, Any], ...] = ()
     weight: int = 0
+    mirror: bool = False
     router: str = "replicas"
     route_name: str | None = None
     stable_service: str = ""
@@ -69,7 +70,7 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
     state = status.get("rollout") or {}
     total = serving_spec.replicas
     canary_target: serving.Served | None = None
-    weight = 0
+    weight, mirror = 0, False
     if rollout_active(status) and spec.canary is not None:
         if rollout.due_for_analysis(spec.canary, state, now) and observed.metrics is None:
             result.wants_metrics = True
@@ -80,6 +81,8 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
             stable_version=serving.deployment_version(observed.serving.stable),
             stable_metrics=metrics.stable if metrics and not metrics.error else None,
             canary_metrics=metrics.canary if metrics and not metrics.error else None,
+            stable_baseline=metrics.stable_baseline if metrics else None,
+            canary_baseline=metrics.canary_baseline if metrics else None,
             queries=metrics.queries if metrics else {},
             commands=commands(annotations))
         moved = rollout.advance(spec.canary, state, total, now, seen)
@@ -89,7 +92,7 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
         stable_uri = state["uri"] if stable_version == state["version"] else current.get("uri")
         stable_target = serving.Served(stable_version, stable_uri, moved.stable_replicas)
         canary_target = serving.Served(state["version"], state["uri"], moved.canary_replicas)
-        weight = moved.weight
+        weight, mirror = moved.weight, moved.mirror
     elif rollout_active(status):  # the canary section was removed mid-rollout: finish it by hand
         status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "CanaryRemoved",
                              "message": "promotion.canary was removed from the spec; stable keeps serving"}
@@ -115,7 +118,7 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
                          "replicas": total, "router": serving_spec.router.type}
     result.plan = ServingPlan(
         deployments=tuple(deployments), services=tuple(serving.services(policy, spec)), weight=weight,
-        router=serving_spec.router.type,
+        mirror=mirror, router=serving_spec.router.type,
         route_name=serving_spec.router.http_route or serving_spec.router.virtual_service,
         stable_service=serving.service_name(policy.name, serving.STABLE),
         canary_service=serving.service_name(policy.name, serving.CANARY), port=serving_spec.port)

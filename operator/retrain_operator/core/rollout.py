@@ -45,6 +45,10 @@ class Observation:
     stable_version: str | None = None  # the version every stable pod serves, once rolled out
     stable_metrics: analysis.Snapshot | None = None  # a new scrape this reconcile, if one was due
     canary_metrics: analysis.Snapshot | None = None
+    # The scrape before it, which the shell keeps in memory: the window is the difference. After
+    # an operator restart there is none, and the first window is inconclusive, nothing worse.
+    stable_baseline: analysis.Snapshot | None = None
+    canary_baseline: analysis.Snapshot | None = None
     queries: dict[str, float | None] = field(default_factory=dict)  # Prometheus query name -> value
     commands: Commands = field(default_factory=Commands)
 
@@ -56,6 +60,7 @@ class Step:
     canary_replicas: int
     stable_replicas: int
     stable_version: str  # the version the stable Deployment should run
+    mirror: bool = False  # copy live requests to the canary (responses discarded): the shadow step
     finished: str | None = None  # SUCCEEDED | ROLLED_BACK | ABORTED when it ended now
     requeue: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
@@ -67,7 +72,7 @@ def start(version: str, uri: str, stable_version: str, now: dt.datetime, command
     return {"version": version, "uri": uri, "stableVersion": stable_version, "phase": PROGRESSING,
             "stepIndex": 0, "stepStartedAt": at, "startedAt": at, "weight": 0, "failures": 0,
             "inconclusive": 0, "passedInStep": False, "queryFailures": {}, "lastAnalysisAt": None,
-            "lastAnalysis": None, "snapshot": None, "message": f"starting the canary for {version}",
+            "lastAnalysis": None, "message": f"starting the canary for {version}",
             "consumed": {"promote": commands.promote, "abort": commands.abort}}
 
 
@@ -79,9 +84,20 @@ def split(total: int, weight: int, scale_down_stable: bool) -> tuple[int, int]:
     return canary, stable
 
 
+def mirroring(spec: CanarySpec, state: Rollout) -> bool:
+    """The shadow step: with `mirror`, the canary sees copies of live requests until it gets a weight."""
+    return bool(spec.mirror and state.get("phase") in (PROGRESSING, PAUSED) and not state.get("weight")
+                and not state.get("wentLive"))
+
+
+def _judged(spec: CanarySpec, state: Rollout) -> bool:
+    """Does the canary receive requests (live or mirrored), so that a window can be judged?"""
+    return bool(state.get("weight")) or mirroring(spec, state)
+
+
 def due_for_analysis(spec: CanarySpec, state: Rollout, now: dt.datetime) -> bool:
     """Should the shell scrape metrics (and run queries) before deciding?"""
-    if state.get("phase") not in (PROGRESSING, PAUSED) or not state.get("weight"):
+    if state.get("phase") not in (PROGRESSING, PAUSED) or not _judged(spec, state):
         return False
     last = from_rfc3339(state.get("lastAnalysisAt"))
     return last is None or now >= last + spec.analysis.interval
@@ -127,9 +143,8 @@ class _Machine:
         seen, spec = self.seen, self.spec.analysis
         if seen.stable_metrics is None or seen.canary_metrics is None:
             return False
-        before = self.state.get("snapshot") or {}
         outcome = analysis.judge_window(spec, seen.stable_metrics, seen.canary_metrics,
-                                        before.get("stable"), before.get("canary"))
+                                        seen.stable_baseline, seen.canary_baseline)
         measurements = list(outcome.measurements)
         for query in spec.prometheus:
             value = seen.queries.get(query.name)
@@ -142,8 +157,7 @@ class _Machine:
             measurements.append(analysis.Measurement(
                 f"query {query.name}", result, f"{query.name}: {value} ({query.success_condition})"))
         outcome = analysis.combine(measurements)
-        self.state.update(snapshot={"stable": seen.stable_metrics, "canary": seen.canary_metrics},
-                          lastAnalysisAt=to_rfc3339(self.now), lastAnalysis=outcome.as_status())
+        self.state.update(lastAnalysisAt=to_rfc3339(self.now), lastAnalysis=outcome.as_status())
         if outcome.result == analysis.FAILED:
             self.state["failures"] += 1
             self.state["inconclusive"] = 0
@@ -192,6 +206,8 @@ class _Machine:
                     self.requeue.append(READY_POLL)
                     return
                 self.state["weight"] = target
+                if target > 0:
+                    self.state["wentLive"] = True
                 self.event("Normal", "CanaryWeight", f"{self.state['version']}: canary at {target}%")
                 self._next_step()
                 continue
@@ -199,8 +215,10 @@ class _Machine:
                 self.state.update(phase=PAUSED, reason="AwaitingPromotion",
                                   message=f"at {self.state['weight']}%: paused until promoted")
                 return
-            if self.state["weight"] > 0 and not self.state["passedInStep"]:
-                self.state["message"] = f"at {self.state['weight']}%: waiting for an analysis window to pass"
+            if _judged(self.spec, self.state) and not self.state["passedInStep"]:
+                shadow = " (mirrored traffic)" if mirroring(self.spec, self.state) else ""
+                self.state["message"] = (f"at {self.state['weight']}%{shadow}: waiting for an analysis window "
+                                         "to pass")
                 self.requeue.append(self.spec.analysis.interval.total_seconds())
                 return
             ends = (from_rfc3339(self.state["stepStartedAt"]) or self.now) + step.pause
@@ -249,7 +267,7 @@ class _Machine:
             self.progress()
             if self.state["phase"] == PROMOTING:
                 self.promoting()
-        if self.state["phase"] in (PROGRESSING, PAUSED) and self.state["weight"]:
+        if self.state["phase"] in (PROGRESSING, PAUSED) and _judged(self.spec, self.state):
             self.requeue.append(self.spec.analysis.interval.total_seconds())
 
 
@@ -271,6 +289,7 @@ def advance(spec: CanarySpec, state: Rollout, total_replicas: int, now: dt.datet
         if not seen.canary_ready:
             weight = 0  # never send traffic to a canary without Ready pods; the state keeps the step's weight
     stable_version = state["version"] if phase in (PROMOTING, SUCCEEDED) else state["stableVersion"]
+    mirror = mirroring(spec, state) and seen.canary_ready
     return Step(state=state, weight=weight, canary_replicas=canary, stable_replicas=stable,
-                stable_version=stable_version, finished=machine.finished,
+                stable_version=stable_version, mirror=mirror, finished=machine.finished,
                 requeue=min(machine.requeue) if machine.requeue else None, events=machine.events)

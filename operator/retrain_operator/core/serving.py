@@ -160,19 +160,42 @@ def _gateway_backends(backends: list[Json], stable: str, canary: str, weight: in
     return result
 
 
-def httproute_patch(route: Json, stable: str, canary: str, weight: int, port: int) -> list[Json]:
-    """A JSON patch setting the weights of our two backends in every rule that sends to stable.
+def _is_our_mirror(item: Json, canary: str) -> bool:
+    return item.get("type") == "RequestMirror" and \
+        ((item.get("requestMirror") or {}).get("backendRef") or {}).get("name") == canary
 
-    One `test` of the rule's current backends guards each replacement: if someone else changed
-    the rule in between, the API server answers 422 and the next reconcile starts from fresh."""
+
+def _replace(operations: list[Json], path: str, before: Any, after: Any, present: bool) -> None:
+    """Guarded edit of one field: test what is there, then replace, add or remove it."""
+    if present:
+        operations.append({"op": "test", "path": path, "value": before})
+        operations.append({"op": "replace", "path": path, "value": after} if after is not None
+                          else {"op": "remove", "path": path})
+    elif after is not None:
+        operations.append({"op": "add", "path": path, "value": after})
+
+
+def httproute_patch(route: Json, stable: str, canary: str, weight: int, port: int,
+                    mirror: bool = False) -> list[Json]:
+    """A JSON patch setting the weights of our two backends in every rule that sends to stable, and
+    our RequestMirror filter (the shadow step) on those rules while `mirror` is on.
+
+    One `test` of the field's current value guards each change: if someone else edited the rule
+    in between, the API server answers 422 and the next reconcile starts from fresh."""
     operations: list[Json] = []
     for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
         backends = rule.get("backendRefs") or []
         wanted = _gateway_backends(backends, stable, canary, weight, port)
-        if wanted is not None and wanted != backends:
-            path = f"/spec/rules/{index}/backendRefs"
-            operations += [{"op": "test", "path": path, "value": backends},
-                           {"op": "replace", "path": path, "value": wanted}]
+        if wanted is None:
+            continue
+        if wanted != backends:
+            _replace(operations, f"/spec/rules/{index}/backendRefs", backends, wanted, "backendRefs" in rule)
+        filters = rule.get("filters") or []
+        kept = [item for item in filters if not _is_our_mirror(item, canary)]
+        if mirror:
+            kept.append({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": canary, "port": port}}})
+        if kept != filters:
+            _replace(operations, f"/spec/rules/{index}/filters", filters, kept or None, "filters" in rule)
     return operations
 
 
@@ -190,13 +213,23 @@ def _host(destination: Json) -> str:
     return str(destination.get("host", "")).split(".")[0]
 
 
-def virtualservice_patch(service: Json, stable: str, canary: str, weight: int, port: int) -> list[Json]:
-    """The same for an Istio VirtualService: weights on `http[].route[]` destinations to our Services."""
+def virtualservice_patch(service: Json, stable: str, canary: str, weight: int, port: int,
+                         mirror: bool = False) -> list[Json]:
+    """The same for an Istio VirtualService: weights on `http[].route[]` destinations to our Services,
+    and `mirror` to the canary during the shadow step."""
     operations: list[Json] = []
     for index, http in enumerate((service.get("spec") or {}).get("http") or []):
         routes = http.get("route") or []
         if not any(_host(r.get("destination") or {}) == stable for r in routes):
             continue
+        stable_host = next(str((r.get("destination") or {}).get("host")) for r in routes
+                           if _host(r.get("destination") or {}) == stable)
+        ours = _host(http.get("mirror") or {}) == canary
+        if mirror and "mirror" not in http:  # Istio has one mirror per route: a user's own stays
+            _replace(operations, f"/spec/http/{index}/mirror", None,
+                     {"host": stable_host.replace(stable, canary, 1)}, False)
+        elif not mirror and ours:
+            _replace(operations, f"/spec/http/{index}/mirror", http["mirror"], None, True)
         wanted = []
         for route in routes:
             host = _host(route.get("destination") or {})

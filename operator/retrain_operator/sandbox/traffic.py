@@ -32,6 +32,8 @@ class Traffic:
         self.rows, self.rate, self.router, self.route = rows, rate, router, route
         self.random = random.Random(seed)
         self.answers: collections.Counter[tuple[str, int]] = collections.Counter()  # (version, status)
+        self.mirrored: collections.Counter[str] = collections.Counter()  # copies sent by a RequestMirror
+        self._mirror_to: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._view: tuple[float, dict[str, int], dict[str, list[tuple[str, int]]]] | None = None
@@ -71,6 +73,13 @@ class Traffic:
         route = self.cluster.custom.get_namespaced_custom_object(group, version, self.namespace, plural, self.route)
         if kind == "gatewayAPI":
             found = serving.httproute_weights(route, stable, canary)
+            self._mirror_to = None
+            for rule in (route.get("spec") or {}).get("rules") or []:
+                if any(b.get("name") == stable for b in rule.get("backendRefs") or []):
+                    for item in rule.get("filters") or []:
+                        if item.get("type") == "RequestMirror":
+                            self._mirror_to = ((item.get("requestMirror") or {}).get("backendRef") or {}).get("name")
+                    break
             return {stable: found[0][0], canary: found[0][1]} if found else {stable: 100}
         weights = {stable: 100}
         for http in (route.get("spec") or {}).get("http") or []:
@@ -89,15 +98,24 @@ class Traffic:
         service = self.random.choices([c[0] for c in choices], [c[1] for c in choices])[0]
         version, port = self.random.choice(pods[service])
         body = json.dumps({"rows": [self.random.choice(self.rows)]}).encode()
+        self.answers[(version, self._post(port, body))] += 1
+        shadow = pods.get(self._mirror_to or "") if self._mirror_to and self._mirror_to != service else None
+        if shadow:  # a gateway's RequestMirror: the copy's answer is discarded
+            mirror_version, mirror_port = self.random.choice(shadow)
+            self._post(mirror_port, body)
+            self.mirrored[mirror_version] += 1
+
+    @staticmethod
+    def _post(port: int, body: bytes) -> int:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                self.answers[(version, response.status)] += 1
+                return response.status
         except urllib.error.HTTPError as error:
-            self.answers[(version, error.code)] += 1
+            return error.code
         except OSError:
-            self.answers[(version, 502)] += 1
+            return 502
 
     def _run(self) -> None:
         interval = 1.0 / self.rate

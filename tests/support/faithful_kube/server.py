@@ -255,6 +255,21 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
                 verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"})
             self._crds[(spec["group"], names["plural"])] = version
 
+    @staticmethod
+    def _resource_key(request: rendering.Request) -> tuple[str, str]:
+        assert request.resource is not None
+        return request.resource.group or "", request.resource.plural or ""
+
+    async def _serve_version(self, request: rendering.Request) -> Any:
+        """Discovery as the real server lists subresources: no short names or categories of their own
+        (kmock copies the resource's, and kubectl then warns that `rtp` is ambiguous)."""
+        listing = await super()._serve_version(request)
+        for entry in listing.get("resources") or []:
+            if "/" in entry.get("name", ""):
+                entry.update(shortNames=[], categories=[], singularName="",
+                             verbs=["get", "patch", "update"])
+        return listing
+
     def _printer_columns(self, request: rendering.Request) -> list[Json] | None:
         assert request.resource is not None
         version = self._crds.get((request.resource.group or "", request.resource.plural or ""))
@@ -267,7 +282,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         matches = self._matcher(request)
         items = [copy.deepcopy(obj) for key, obj in sorted(self._store.items()) if matches(key, obj)]
         if tables.wants_table(request.headers.get("Accept")):
-            return tables.table(items, self._printer_columns(request), str(self._rv))
+            return tables.table(items, self._printer_columns(request), str(self._rv), self._resource_key(request))
         return {"kind": f"{info.kind}List", "apiVersion": self._group_version(request),
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
 
@@ -277,7 +292,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         if obj is None:
             raise KubernetesObjectNotFoundError(message=f"{request.resource.plural} {request.name!r} not found")
         if tables.wants_table(request.headers.get("Accept")):
-            return tables.table([obj], self._printer_columns(request), str(self._rv))
+            return tables.table([obj], self._printer_columns(request), str(self._rv), self._resource_key(request))
         return copy.deepcopy(obj)
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[Any]:
