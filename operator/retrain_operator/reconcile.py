@@ -20,7 +20,7 @@ from .adapters.kube import Kube
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
 from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
-from .core import analysis, serving
+from .core import analysis, rollout, serving
 from .core.decide import MAX_REQUEUE, Plan, PolicyState, Settings, decide
 from .core.observed import (
     ArtifactOutcome,
@@ -220,6 +220,9 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
                  job["metadata"]["name"], namespace, name)
     if plan.serving is not None:
         await asyncio.to_thread(_apply_serving, ctx, policy, plan.serving, observed, body)
+    rolling = plan.status.get("rollout") or {}
+    if rolling.get("phase") in rollout.FINAL:
+        ctx.baselines.pop((namespace, name, str(rolling.get("version"))), None)  # that rollout is over
     if plan.status != policy.status:
         await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name,
                                 _status_patch(policy.status, plan.status))

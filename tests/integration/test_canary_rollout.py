@@ -174,6 +174,38 @@ def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_servin
     assert "AnalysisFailed" in reasons
 
 
+def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Scenario):
+    name = "pods"
+    spec = scenario.policy_spec(serving={"replicas": 2, "router": {"type": "replicas"}}, promotion={"canary": {
+        "steps": [{"setWeight": 50}, {"pause": {"duration": "3s"}}, {"setWeight": 100}], "analysis": ANALYSIS}})
+    serve_v1(scenario, name, spec)
+    scenario.cluster.wait(lambda: (scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable") or {})
+                          .get("status", {}).get("readyReplicas") == 2, 60, "two stable pods")
+    traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
+    canary_pods: list[int] = []
+    try:
+        train_v2(scenario, name)
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            wanted = ((scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary") or {})
+                      .get("spec") or {}).get("replicas")
+            if wanted is not None and (not canary_pods or canary_pods[-1] != wanted):
+                canary_pods.append(wanted)
+            if (scenario.status(name).get("rollout") or {}).get("phase") in ("Succeeded", "RolledBack", "Aborted"):
+                break
+            time.sleep(0.2)
+    finally:
+        traffic.stop()
+    status = scenario.status(name)
+    assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")
+    assert canary_pods[:2] == [1, 2] and canary_pods[-1] == 0, canary_pods  # 50 %: 1 of 2, 100 %: 2, then gone
+    assert status["currentModel"]["version"] == "v2"
+    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
+    assert stable["spec"]["replicas"] == 2
+    assert traffic.by_version().get("v2", 0) > 20
+
+
 def test_without_a_mesh_the_replica_ratio_splits_traffic_and_a_human_promotes(scenario: Scenario):
     name = "replicas"
     spec = scenario.policy_spec(serving={"replicas": 1, "router": {"type": "replicas"}}, promotion={"canary": {
