@@ -141,3 +141,13 @@ def test_a_challenger_that_fails_its_gates_never_reaches_a_rollout():
     assert plan.status["lastRun"]["phase"] == "Rejected" and not plan.status.get("rollout")
     assert [d["metadata"]["name"] for d in plan.serving.deployments] == ["churn-model-stable"]
     assert plan.serving.weight == 0
+
+
+def test_removing_serving_mid_rollout_ends_the_rollout_and_training_can_start_again():
+    state = rolling()
+    without = {key: value for key, value in state.spec.items() if key not in ("serving", "promotion")}
+    state = dataclasses.replace(state, spec=without, annotations={names.ANNOTATION_TRIGGER: "again"})
+    plan = step(state, Observed(), NOW)
+    assert plan.status["rollout"]["phase"] == "Aborted" and plan.status["rollout"]["reason"] == "ServingRemoved"
+    assert plan.status["currentModel"]["version"] == "v1" and plan.serving is None
+    assert plan.create_job is not None  # the next run is no longer held back

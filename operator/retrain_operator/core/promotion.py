@@ -65,6 +65,12 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
     result = PromotionResult()
     serving_spec = spec.serving
     if serving_spec is None:
+        if rollout_active(status):  # serving was removed from the spec mid-rollout: nothing left to roll
+            state = status["rollout"]
+            status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "ServingRemoved", "weight": 0,
+                                 "message": "spec.serving was removed; the rollout ended"}
+            result.finished = rollout.ABORTED
+            result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: spec.serving was removed"))
         return result
     current = status.get("currentModel") or {}
     state = status.get("rollout") or {}
