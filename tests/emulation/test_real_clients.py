@@ -141,3 +141,17 @@ def test_real_kubectl_applies_a_crd_and_an_object_and_prints_columns(kubeconfig,
     both = subprocess.run([*base, "get", "spr", "-n", "ns"], capture_output=True, text=True, timeout=60)
     assert "could also match" not in both.stderr  # subresources have no short names of their own
     assert kopf  # the kopf import above also proves the module is importable next to kubectl
+
+
+def test_the_operators_create_or_adopt_finds_an_existing_job_by_list(api_client):
+    """A second create of the same Job is a 409; the operator then adopts it, found with a
+    metadata.name field selector (so its role needs no `get` on Jobs)."""
+    from retrain_operator.adapters.kube import Kube
+
+    kube = Kube(api_client)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "adopt-me", "namespace": "ns"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}}
+    first, created = kube.create_job(job)
+    again, created_again = kube.create_job(job)
+    assert created and not created_again
+    assert again["metadata"]["uid"] == first["metadata"]["uid"]

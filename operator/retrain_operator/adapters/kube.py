@@ -64,8 +64,12 @@ class Kube:
         except ApiException as error:
             if error.status != 409:
                 raise
-        existing = _json(self.batch.read_namespaced_job(meta["name"], meta["namespace"], _preload_content=False))
-        return existing, False
+        # Read back by list (a right the operator has anyway), so it needs no `get` on Jobs.
+        found = _json(self.batch.list_namespaced_job(meta["namespace"], field_selector=f"metadata.name={meta['name']}",
+                                                     _preload_content=False)).get("items") or []
+        if not found:
+            raise RuntimeError(f"Job {meta['name']} exists (409) but cannot be listed")
+        return found[0], False
 
     def read_secret(self, namespace: str, name: str) -> Json | None:
         try:

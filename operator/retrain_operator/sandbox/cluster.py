@@ -48,6 +48,9 @@ ROUTE_CRDS = [_route_crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httpro
               _route_crd("networking.istio.io", "v1", "VirtualService", "virtualservices")]
 
 
+OPERATOR_TOKEN = "retrain-operator"
+
+
 class LocalCluster:
     def __init__(self, workdir: Path, seaweed: SeaweedS3 | None = None, clock_file: Path | None = None,
                  max_requeue: float = 1.0, operator_args: tuple[str, ...] = ()):
@@ -59,6 +62,8 @@ class LocalCluster:
         self.operator_args = operator_args
         self.api: Any = None
         self.kubeconfig = workdir / "kubeconfig"
+        # The operator gets a kubeconfig of its own, so its requests can be told apart (RBAC tests).
+        self.operator_kubeconfig = workdir / "operator.kubeconfig"
         self.operator: subprocess.Popen[bytes] | None = None
         self.operator_log = workdir / "operator.log"
         self.executor: LocalExecutor | None = None
@@ -81,6 +86,7 @@ class LocalCluster:
         for route_crd in ROUTE_CRDS:  # installed in a real cluster with Gateway API or Istio
             self.api.register_crd(route_crd)
         self.api.write_kubeconfig(self.kubeconfig)
+        self.api.write_kubeconfig(self.operator_kubeconfig, token=OPERATOR_TOKEN)
         configuration = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
         self.api_client = kubernetes.client.ApiClient(configuration)
@@ -96,7 +102,7 @@ class LocalCluster:
         return self
 
     def start_operator(self) -> None:
-        command = [sys.executable, "-m", "retrain_operator.cli", "run", "--kubeconfig", str(self.kubeconfig),
+        command = [sys.executable, "-m", "retrain_operator.cli", "run", "--kubeconfig", str(self.operator_kubeconfig),
                    "--max-requeue", str(self.max_requeue), *self.operator_args]
         if self.clock_file is not None:
             command += ["--clock-file", str(self.clock_file)]
@@ -221,6 +227,10 @@ class LocalCluster:
                                    + self.log_tail())
             time.sleep(interval)
         raise TimeoutError(f"timed out after {timeout}s waiting for {what}\n{self.log_tail()}")
+
+    def operator_requests(self) -> list[Any]:
+        """Every request the operator made to the API server (the audit log, by its token)."""
+        return [record for record in self.api.audit if record.user == OPERATOR_TOKEN]
 
     def log_tail(self, lines: int = 40) -> str:
         try:

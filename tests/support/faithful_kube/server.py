@@ -81,6 +81,12 @@ class AuditRecord:
     namespace: str | None
     name: str | None
     subresource: str | None
+    user: str = ""  # the bearer token: which client asked (no authentication is done)
+
+
+def _bearer(request: rendering.Request) -> str:
+    header = request.headers.get("Authorization") or ""
+    return header.removeprefix("Bearer ").strip()
 
 
 def _verb(method: str, action: enums.action | None, name: str | None) -> str:
@@ -147,7 +153,8 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
             self.audit.append(AuditRecord(
                 method=method, path=str(request.url.path), verb=_verb(method, request.action, request.name),
                 group=resource.group, version=resource.version, plural=resource.plural,
-                namespace=request.namespace, name=request.name, subresource=request.subresource))
+                namespace=request.namespace, name=request.name, subresource=request.subresource,
+                user=_bearer(request)))
         # Skip KubernetesEmulator._handle: its lax object mutation is replaced by the _serve_* below.
         return await super(kmock.KubernetesEmulator, self)._handle(request)
 
@@ -158,7 +165,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         namespace, name = match["namespace"], match["name"]
         self.audit.append(AuditRecord(method=method, path=str(request.url.path), verb=_verb(method, None, name),
                                       group="", version="v1", plural="pods", namespace=namespace, name=name,
-                                      subresource="proxy"))
+                                      subresource="proxy", user=_bearer(request)))
         pod = self._store.get(("", "pods", namespace, name))
         if pod is None:
             raise KubernetesObjectNotFoundError(message=f'pods "{name}" not found')

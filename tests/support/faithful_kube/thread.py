@@ -91,11 +91,12 @@ class ApiServerThread:
         assert self.server is not None
         return self.call(lambda: list(self.server.audit))
 
-    def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
+    def write_kubeconfig(self, path: Path, namespace: str = "default", token: str = "test-token") -> Path:
+        """A kubeconfig for this server; the token names the client in the audit log (`AuditRecord.user`)."""
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "faithful-kube", "preferences": {},
             "clusters": [{"name": "faithful-kube", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
+            "users": [{"name": "tester", "user": {"token": token}}],
             "contexts": [{"name": "faithful-kube", "context": {
                 "cluster": "faithful-kube", "user": "tester", "namespace": namespace}}],
         }

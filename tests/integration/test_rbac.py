@@ -1,0 +1,69 @@
+"""The shipped RBAC is least privilege: every request the operator makes in a full scenario is
+allowed by manifests/operator/rbac.yaml, every rule there is used, and nothing is a wildcard.
+
+The scenario covers each kind of request the operator makes: training Jobs, the Secret, Events,
+status, serving Deployments and Services, a canary rollout analysed through the pod proxy on a
+Gateway API HTTPRoute, and an Istio VirtualService."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faithful_kube import rbac
+from retrain_operator.api import names
+from retrain_operator.sandbox.traffic import Traffic
+
+from .conftest import Scenario
+from .test_canary_rollout import ROWS, http_route, serve_v1, train_v2
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def shipped_rules() -> list[dict]:
+    documents = list(yaml.safe_load_all((ROOT / "manifests/operator/rbac.yaml").read_text()))
+    role = next(d for d in documents if d["kind"] == "ClusterRole")
+    return role["rules"]
+
+
+def test_the_operator_needs_exactly_the_shipped_rules(scenario: Scenario):
+    # A canary on a Gateway API route, through analysis to the end.
+    http_route(scenario, "gw")
+    spec = scenario.policy_spec(serving={"replicas": 1, "router": {"type": "gatewayAPI", "httpRoute": "gw"}},
+                                promotion={"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "2s"}},
+                                                                {"setWeight": 100}],
+                                                      "analysis": {"interval": "2s", "minRequests": 5,
+                                                                   "maxLatencyRatio": 20}}})
+    serve_v1(scenario, "gw", spec)
+    traffic = Traffic(scenario.cluster, scenario.namespace, "gw", ROWS, rate=30, router="gatewayAPI",
+                      route="gw").start()
+    try:
+        train_v2(scenario, "gw")
+        status = scenario.wait_status("gw", lambda s: (s.get("rollout") or {}).get("phase") in
+                                      ("Succeeded", "RolledBack", "Aborted"), "the rollout", timeout=150)
+    finally:
+        traffic.stop()
+    assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")
+    assert status["rollout"]["lastAnalysis"]["result"] == "Passed"  # the pod proxy was used
+
+    # An Istio VirtualService gets its weights too.
+    scenario.cluster.custom.create_namespaced_custom_object(
+        "networking.istio.io", "v1", scenario.namespace, "virtualservices", {
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "mesh"},
+            "spec": {"hosts": ["mesh"], "http": [{"route": [{"destination": {"host": "mesh-model-stable"}}]}]}})
+    scenario.cluster.apply_policy(scenario.namespace, "mesh", scenario.policy_spec(
+        serving={"replicas": 1, "router": {"type": "istio", "virtualService": "mesh"}}),
+        annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.cluster.wait(lambda: (scenario.cluster.custom.get_namespaced_custom_object(
+        "networking.istio.io", "v1", scenario.namespace, "virtualservices", "mesh")["spec"]["http"][0]["route"][0]
+        .get("weight")) == 100, 90, "the VirtualService weights")
+
+    requests = [rbac.Request.of(record) for record in scenario.cluster.operator_requests() if record.plural]
+    rules = shipped_rules()
+    assert requests, "no operator requests were recorded"
+    assert rbac.denied(rules, requests) == []
+    assert rbac.unused(rules, requests) == []
+    assert rbac.wildcards(rules) == []
