@@ -11,6 +11,7 @@ from pathlib import Path
 import kopf
 import kubernetes
 import pytest
+import requests
 import yaml
 from kopf.testing import KopfRunner
 
@@ -155,3 +156,34 @@ def test_the_operators_create_or_adopt_finds_an_existing_job_by_list(api_client)
     again, created_again = kube.create_job(job)
     assert created and not created_again
     assert again["metadata"]["uid"] == first["metadata"]["uid"]
+
+
+def test_kubectl_applies_the_sample_policies_and_lists_them_with_their_columns(api, kubeconfig, tmp_path: Path):
+    """What a user does first: install the CRD, `kubectl apply -f manifests/samples/`, `kubectl get rtp`."""
+    from retrain_operator.api.crd import crd
+
+    root = Path(__file__).resolve().parents[2]
+    api.register_crd(crd())
+    base = [_kubectl(), "--kubeconfig", str(kubeconfig)]
+
+    def run(*args: str) -> str:
+        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    # (kubectl sends built-in kinds such as Namespace as protobuf, which this server does not speak)
+    samples = sorted((root / "manifests/samples").glob("*.yaml"))
+    by_namespace: dict[str, list[str]] = {}
+    for sample in samples:
+        meta = yaml.safe_load(sample.read_text())["metadata"]
+        by_namespace.setdefault(meta["namespace"], []).append(meta["name"])
+    for namespace in by_namespace:
+        requests.post(f"{api.url}/api/v1/namespaces", json={"metadata": {"name": namespace}}, timeout=10)
+    applied = run("apply", "--validate=false", "-f", str(root / "manifests/samples"))
+    assert applied.count("created") == len(samples)
+    lines = run("get", "retrainpolicies", "--all-namespaces").strip().splitlines()
+    assert lines[0].split() == ["NAMESPACE", "NAME", "PHASE", "MODEL", "LAST", "TRAINED", "NEXT", "RUN", "CANARY",
+                                "AGE"]
+    listed = sorted((line.split()[0], line.split()[1]) for line in lines[1:])
+    assert listed == sorted((namespace, name) for namespace, names in by_namespace.items() for name in names)
+    assert run("get", "rtp", "-A", "-o", "name").count("retrainpolicy.retrain.mlops.dev/") == len(samples)
