@@ -1,7 +1,7 @@
 """The CustomResourceDefinition, generated from `schema.py`.
 
-`python -m retrain_operator.api.crd --write` regenerates manifests/crd/; a test fails when
-the checked-in file and the generated one differ.
+`python -m retrain_operator.api.crd --write` regenerates manifests/crd/ and the Helm chart's
+crds/; tests fail when a checked-in copy and the generated one differ.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from . import names
 from .schema import openapi_schema
 
 CRD_PATH = Path("manifests/crd") / f"{names.PLURAL}.{names.GROUP}.yaml"
+HELM_CRD_PATH = Path("helm/retrain-operator/crds") / CRD_PATH.name  # Helm installs crds/ before templates
 HEADER = "# Generated from operator/retrain_operator/api/schema.py: python -m retrain_operator.api.crd --write\n"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
@@ -67,8 +68,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write {CRD_PATH} instead of printing")
     args = parser.parse_args()
     if args.write:
-        CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
-        CRD_PATH.write_text(render_yaml())
+        for path in (CRD_PATH, HELM_CRD_PATH):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_yaml())
     else:
         print(render_yaml(), end="")
 

@@ -1,0 +1,58 @@
+{{- define "retrain-operator.labels" -}}
+app.kubernetes.io/name: retrain-operator
+{{- end -}}
+
+{{- define "retrain-operator.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* The rules the operator needs on namespaced resources (manifests/operator/rbac.yaml, minus the CRD rule). */}}
+{{- define "retrain-operator.rules" -}}
+# The policies: watched, read, annotated/finalized by kopf, and their status written.
+- apiGroups: [retrain.mlops.dev]
+  resources: [retrainpolicies]
+  verbs: [get, list, watch, patch]
+- apiGroups: [retrain.mlops.dev]
+  resources: [retrainpolicies/status]
+  verbs: [patch]
+# Trainer and drift-check Jobs.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch, create]
+# The S3 credentials a policy names (read to check the bucket; Jobs get them by reference).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Events on the policies.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+# Model serving: the stable and canary Deployments and their Services.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create]
+# Canary analysis: the model servers' /metrics, through the API server's pod proxy.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [pods/proxy]
+  verbs: [get]
+# Traffic weights on the routes users name (only our backends' weights and our mirror filter).
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, patch]
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [get, patch]
+{{- end -}}
+
+{{- define "retrain-operator.crdRule" -}}
+# kopf follows CRDs to know when the resources it serves appear or change.
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- end -}}
