@@ -56,8 +56,9 @@ def serve_v1(scenario: Scenario, name: str, spec: dict) -> None:
     scenario.load_history(rows=3000)
     scenario.cluster.apply_policy(scenario.namespace, name, spec, annotations={names.ANNOTATION_TRIGGER: "1"})
     scenario.wait_recorded(name, "v1")
+    wanted = spec["serving"]["replicas"]
     scenario.cluster.wait(lambda: (scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable") or {})
-                          .get("status", {}).get("readyReplicas") == 1, 60, "the stable model server")
+                          .get("status", {}).get("readyReplicas") == wanted, 60, "the stable model servers")
 
 
 def train_v2(scenario: Scenario, name: str) -> None:
@@ -179,8 +180,6 @@ def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Sc
     spec = scenario.policy_spec(serving={"replicas": 2, "router": {"type": "replicas"}}, promotion={"canary": {
         "steps": [{"setWeight": 50}, {"pause": {"duration": "3s"}}, {"setWeight": 100}], "analysis": ANALYSIS}})
     serve_v1(scenario, name, spec)
-    scenario.cluster.wait(lambda: (scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable") or {})
-                          .get("status", {}).get("readyReplicas") == 2, 60, "two stable pods")
     traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
     canary_pods: list[int] = []
     try:

@@ -233,7 +233,8 @@ def test_latency_and_prediction_shift_are_judged_against_stable_in_the_same_wind
     slow = {"requests": {"200": 100.0}, "buckets": {"0.01": 0.0, "0.1": 0.0, "1.0": 100.0, "+Inf": 100.0},
             "classes": {"yes": 30.0, "no": 70.0}}
     outcome = analysis.judge_window(spec, metrics(100), slow, before, {"requests": {}, "buckets": {}, "classes": {}})
-    assert outcome.result == analysis.FAILED and "canary p99" in outcome.summary()
+    assert outcome.result == analysis.FAILED and "canary p90" in outcome.summary()  # 100 requests: p90
+
     skewed = metrics(100, classes={"yes": 100.0})
     shifted = analysis.judge_window(spec, metrics(100), skewed, before, before)
     assert shifted.result == analysis.FAILED and "Jensen-Shannon" in shifted.summary()
@@ -290,3 +291,19 @@ def test_the_shadow_step_mirrors_until_the_first_weight_and_is_judged_like_live_
     live = driver.traffic(4 * M)
     assert live.weight == 100 or live.state["phase"] == rollout.PROMOTING
     assert not live.mirror
+
+
+def test_one_slow_request_in_a_small_window_is_not_a_slow_version():
+    spec = AnalysisSpec(min_requests=10)
+    empty = {"requests": {}, "buckets": {}, "classes": {}}
+    one_slow = {"requests": {"200": 20.0}, "buckets": {"0.01": 19.0, "0.25": 20.0, "+Inf": 20.0},
+                "classes": {"yes": 6.0, "no": 14.0}}
+    stable = {"requests": {"200": 80.0}, "buckets": {"0.01": 80.0, "0.25": 80.0, "+Inf": 80.0},
+              "classes": {"yes": 24.0, "no": 56.0}}
+    outcome = analysis.judge_window(spec, stable, one_slow, empty, empty)
+    latency = next(m for m in outcome.measurements if m.name == "latency")
+    assert latency.result == analysis.PASSED and latency.message.startswith("canary p50")
+    many = {"requests": {"200": 2000.0}, "buckets": {"0.01": 1900.0, "0.25": 2000.0, "+Inf": 2000.0},
+            "classes": {"yes": 600.0, "no": 1400.0}}
+    slow_tail = analysis.judge_window(spec, stable, many, empty, empty)
+    assert next(m for m in slow_tail.measurements if m.name == "latency").message.startswith("canary p99")

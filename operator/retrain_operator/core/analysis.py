@@ -20,6 +20,7 @@ from ..api.spec import AnalysisSpec
 PASSED, FAILED, INCONCLUSIVE = "Passed", "Failed", "Inconclusive"
 MIN_LATENCY_TO_COMPARE = 0.005  # below 5 ms, a ratio of two latencies is noise
 SHIFT_PVALUE = 0.001
+TAIL_REQUESTS = 10
 
 Snapshot = dict[str, Any]  # {"requests": {code: n}, "buckets": {le: n}, "classes": {label: n}}
 
@@ -66,12 +67,12 @@ def _window(now: Snapshot, before: Snapshot | None) -> Snapshot | None:
     return parts
 
 
-def _p99(buckets: dict[str, float]) -> float | None:
-    """histogram_quantile(0.99): linear inside the bucket that holds the 99th percentile."""
+def _quantile(buckets: dict[str, float], q: float) -> float | None:
+    """histogram_quantile(q): linear inside the bucket that holds the q-th quantile."""
     bounds = sorted(((math.inf if le == "+Inf" else float(le)), count) for le, count in buckets.items())
     if not bounds or bounds[-1][1] <= 0:
         return None
-    target = 0.99 * bounds[-1][1]
+    target = q * bounds[-1][1]
     previous_bound, previous_count = 0.0, 0.0
     for bound, count in bounds:
         if count >= target:
@@ -167,14 +168,18 @@ def judge_window(spec: AnalysisSpec, stable_now: Snapshot, canary_now: Snapshot,
         f"canary 5xx rate {canary_rate:.4f} vs stable {stable_rate:.4f} over {canary_total:.0f}/"
         f"{stable_total:.0f} requests (allowed {allowed:.4f})"))
 
-    canary_p99, stable_p99 = _p99(canary["buckets"]), _p99(stable["buckets"])
-    if canary_p99 is None or stable_p99 is None or stable_total < spec.min_requests:
-        measurements.append(Measurement("latency", INCONCLUSIVE, "too few requests to compare p99 latency"))
+    # p99 where the window holds enough requests to estimate it; with fewer, the highest quantile
+    # that still has TAIL_REQUESTS requests above it (one slow request is not a slow version).
+    q = min(0.99, max(0.5, 1 - TAIL_REQUESTS / max(canary_total, 1)))
+    canary_q, stable_q = _quantile(canary["buckets"], q), _quantile(stable["buckets"], q)
+    name = f"p{round(q * 100)}"
+    if canary_q is None or stable_q is None or stable_total < spec.min_requests:
+        measurements.append(Measurement("latency", INCONCLUSIVE, "too few requests to compare latency"))
     else:
-        limit = max(stable_p99 * spec.max_latency_ratio, MIN_LATENCY_TO_COMPARE)
+        limit = max(stable_q * spec.max_latency_ratio, MIN_LATENCY_TO_COMPARE)
         measurements.append(Measurement(
-            "latency", FAILED if canary_p99 > limit else PASSED,
-            f"canary p99 {canary_p99 * 1000:.1f} ms vs stable {stable_p99 * 1000:.1f} ms "
+            "latency", FAILED if canary_q > limit else PASSED,
+            f"canary {name} {canary_q * 1000:.1f} ms vs stable {stable_q * 1000:.1f} ms "
             f"(limit {limit * 1000:.1f} ms)"))
 
     canary_classes, stable_classes = canary_now.get("classes") or {}, stable_now.get("classes") or {}
