@@ -7,11 +7,12 @@ import http.server
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from retrain_operator.api import names
+from retrain_operator.core import rollout
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.sandbox import dataset
 from retrain_operator.sandbox.traffic import Traffic
@@ -47,6 +48,20 @@ def route_weights(scenario: Scenario, name: str) -> tuple[int, int]:
     return weights.get(f"{name}-model-stable", 0), weights.get(f"{name}-model-canary", 0)
 
 
+def rollout_ended(status: dict) -> bool:
+    return (status.get("rollout") or {}).get("phase") in rollout.FINAL
+
+
+def watch_until_rollout_ends(scenario: Scenario, name: str, look: Callable[[], None], timeout: float = 150) -> None:
+    """Call `look` every 0.2 s, to record what changes, until the rollout ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        look()
+        if rollout_ended(scenario.status(name)):
+            return
+        time.sleep(0.2)
+
+
 def serving_policy(scenario: Scenario, router: dict, analysis: dict | None = None) -> dict:
     return scenario.policy_spec(serving={"replicas": 1, "router": router},
                                 promotion={"canary": {"steps": STEPS, "analysis": {**ANALYSIS, **(analysis or {})}}})
@@ -79,8 +94,8 @@ def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenari
         train_v2(scenario, name)
         seen: list[tuple[int, int]] = []
         mirrored_at: list[tuple[int, int]] = []
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
+
+        def look() -> None:
             weights = route_weights(scenario, name)
             if not seen or seen[-1] != weights:
                 seen.append(weights)
@@ -88,10 +103,8 @@ def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenari
                 "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)["spec"]["rules"][0]
             if any(f.get("type") == "RequestMirror" for f in rule.get("filters") or []):
                 mirrored_at.append(weights)
-            status = scenario.status(name)
-            if (status.get("rollout") or {}).get("phase") in ("Succeeded", "RolledBack", "Aborted"):
-                break
-            time.sleep(0.2)
+
+        watch_until_rollout_ends(scenario, name, look)
     finally:
         traffic.stop()
     status = scenario.status(name)
@@ -156,8 +169,7 @@ def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_servin
     traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
     try:
         train_v2(scenario, name)
-        status = scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("phase") in
-                                      ("Succeeded", "RolledBack", "Aborted"), "the rollout to end", timeout=150)
+        status = scenario.wait_status(name, rollout_ended, "the rollout to end", timeout=150)
     finally:
         traffic.stop()
     assert status["rollout"]["phase"] == "RolledBack", status["rollout"]
@@ -184,15 +196,14 @@ def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Sc
     canary_pods: list[int] = []
     try:
         train_v2(scenario, name)
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
+
+        def look() -> None:
             wanted = ((scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary") or {})
                       .get("spec") or {}).get("replicas")
             if wanted is not None and (not canary_pods or canary_pods[-1] != wanted):
                 canary_pods.append(wanted)
-            if (scenario.status(name).get("rollout") or {}).get("phase") in ("Succeeded", "RolledBack", "Aborted"):
-                break
-            time.sleep(0.2)
+
+        watch_until_rollout_ends(scenario, name, look)
     finally:
         traffic.stop()
     status = scenario.status(name)

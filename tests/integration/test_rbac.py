@@ -17,7 +17,7 @@ from retrain_operator.api import names
 from retrain_operator.sandbox.traffic import Traffic
 
 from .conftest import Scenario
-from .test_canary_rollout import ROWS, http_route, serve_v1, train_v2
+from .test_canary_rollout import ROWS, http_route, rollout_ended, serve_v1, train_v2
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,7 @@ def test_the_operator_needs_exactly_the_shipped_rules(scenario: Scenario):
                       route="gw").start()
     try:
         train_v2(scenario, "gw")
-        status = scenario.wait_status("gw", lambda s: (s.get("rollout") or {}).get("phase") in
-                                      ("Succeeded", "RolledBack", "Aborted"), "the rollout", timeout=150)
+        status = scenario.wait_status("gw", rollout_ended, "the rollout", timeout=150)
     finally:
         traffic.stop()
     assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")

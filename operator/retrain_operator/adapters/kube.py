@@ -134,7 +134,7 @@ class Kube:
     def ready_pods(self, namespace: str, selector: dict[str, str]) -> list[Json]:
         text = ",".join(f"{key}={value}" for key, value in selector.items())
         pods = _json(self.core.list_namespaced_pod(namespace, label_selector=text, _preload_content=False))
-        return [pod for pod in pods.get("items") or [] if _pod_ready(pod)]
+        return [pod for pod in pods.get("items") or [] if pod_ready(pod)]
 
     def pod_metrics(self, namespace: str, pod: str, port: int) -> str:
         """A pod's /metrics through the API server's pod proxy (RBAC: pods/proxy get)."""
@@ -157,7 +157,8 @@ def _covers(actual: Any, wanted: Any) -> bool:
     return actual == wanted
 
 
-def _pod_ready(pod: Json) -> bool:
+def pod_ready(pod: Json) -> bool:
+    """Ready and not being deleted: a pod a Service would send traffic to."""
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
     conditions = (pod.get("status") or {}).get("conditions") or []

@@ -358,10 +358,10 @@ class _Decision:
         if result.requeue is not None:
             self.requeue.append(result.requeue)
         if result.finished:
-            self._rollout_finished(spec, result.finished)
+            self._rollout_finished(result.finished)
         return None
 
-    def _rollout_finished(self, spec: PolicySpec, phase: str) -> None:
+    def _rollout_finished(self, phase: str) -> None:
         state = self.status.get("rollout") or {}
         version = state.get("version")
         recorded = next((h for h in self.status.get("history") or [] if h.get("version") == version), None)

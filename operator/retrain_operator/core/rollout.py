@@ -104,8 +104,8 @@ def due_for_analysis(spec: CanarySpec, state: Rollout, now: dt.datetime) -> bool
 
 
 class _Machine:
-    def __init__(self, spec: CanarySpec, state: Rollout, total: int, now: dt.datetime, seen: Observation):
-        self.spec, self.total, self.now, self.seen = spec, total, now, seen
+    def __init__(self, spec: CanarySpec, state: Rollout, now: dt.datetime, seen: Observation):
+        self.spec, self.now, self.seen = spec, now, seen
         self.state: Rollout = {**state, "consumed": dict(state.get("consumed") or {}),
                                "queryFailures": dict(state.get("queryFailures") or {})}
         self.events: list[tuple[str, str, str]] = []
@@ -273,7 +273,7 @@ class _Machine:
 
 def advance(spec: CanarySpec, state: Rollout, total_replicas: int, now: dt.datetime, seen: Observation) -> Step:
     """One step of the machine: the next state and what the cluster should look like."""
-    machine = _Machine(spec, state, total_replicas, now, seen)
+    machine = _Machine(spec, state, now, seen)
     machine.run()
     state = machine.state
     phase, weight = state["phase"], int(state["weight"])

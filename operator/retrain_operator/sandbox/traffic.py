@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ..adapters.kube import ROUTES, pod_ready
 from ..core import serving
 from .local_deployments import PORT_MAP
 
@@ -55,8 +56,7 @@ class Traffic:
         for service, labels in selectors.items():
             ready = []
             for pod in self.cluster.pods(self.namespace, labels):
-                conditions = (pod.get("status") or {}).get("conditions") or []
-                if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                if not pod_ready(pod):
                     continue
                 ports = json.loads((pod["metadata"].get("annotations") or {}).get(PORT_MAP) or "{}")
                 version = pod["metadata"]["labels"].get("retrain.mlops.dev/model-version", "?")
@@ -68,8 +68,7 @@ class Traffic:
 
     def _route_weights(self, stable: str, canary: str) -> dict[str, int]:
         kind = "gatewayAPI" if self.router == "gatewayAPI" else "istio"
-        group, version, plural = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
-                                  "istio": ("networking.istio.io", "v1", "virtualservices")}[kind]
+        group, version, plural = ROUTES[kind]
         route = self.cluster.custom.get_namespaced_custom_object(group, version, self.namespace, plural, self.route)
         if kind == "gatewayAPI":
             found = serving.httproute_weights(route, stable, canary)
