@@ -2,6 +2,7 @@
 # Each sets up what it needs: a virtualenv in .venv with the project, its test tools and SeaweedFS.
 
 PYTHON ?= python3
+SANDBOX_ARGS ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 sandbox: $(STAMP)
-	$(BIN)/retrain-operator sandbox
+	$(BIN)/retrain-operator sandbox $(SANDBOX_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

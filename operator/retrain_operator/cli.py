@@ -108,7 +108,7 @@ def _drift(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.story import run_sandbox
 
-    return run_sandbox(Path(args.workdir), keep=args.keep)
+    return run_sandbox(Path(args.workdir), keep=args.keep, bad_canary=args.bad_canary)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="the whole loop on this machine, no cluster needed")
     sandbox.add_argument("--workdir", default=".sandbox")
     sandbox.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    sandbox.add_argument("--bad-canary", action="store_true",
+                         help="then train a model on mislabeled data: it passes the offline gates and the live "
+                              "canary analysis rolls it back")
     sandbox.set_defaults(func=_sandbox)
     return root
 

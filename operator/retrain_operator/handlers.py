@@ -80,6 +80,7 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
             await _sleep(stopped, wake, delay)
     finally:
         WAKEUPS.forget(namespace, name)
+        metrics.forget(namespace, name)
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)

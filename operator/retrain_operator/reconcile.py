@@ -32,7 +32,6 @@ from .core.observed import (
     job_view,
 )
 from .core.promotion import ServingPlan
-from .core.runs import version_index
 from .core.timeutil import from_rfc3339
 
 log = logging.getLogger(__name__)
@@ -177,27 +176,6 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
                  plan.route_name, 100 - plan.weight, plan.weight)
 
 
-def _record_metrics(policy: PolicyState, plan: Plan) -> None:
-    labels = {"namespace": policy.namespace, "policy": policy.name}
-    status = plan.status
-    for event in plan.events:
-        if event.reason == "RunStarted":
-            trigger = ((status.get("activeRun") or {}).get("trigger") or {}).get("type", "unknown")
-            metrics.RUNS_STARTED.labels(trigger=trigger, **labels).inc()
-        elif event.reason in {"RunSucceeded", "RunFailed"}:
-            outcome = "succeeded" if event.reason == "RunSucceeded" else "failed"
-            metrics.RUNS_FINISHED.labels(outcome=outcome, **labels).inc()
-            last = status.get("lastRun") or {}
-            started, finished = from_rfc3339(last.get("startedAt")), from_rfc3339(last.get("finishedAt"))
-            if started and finished:
-                metrics.TRAINING_DURATION.labels(**labels).observe((finished - started).total_seconds())
-        elif event.reason == "RunSkipped":
-            metrics.RUNS_SKIPPED.labels(**labels).inc()
-    current = (status.get("currentModel") or {}).get("version")
-    if current:
-        metrics.CURRENT_VERSION.labels(**labels).set(version_index(current))
-
-
 async def reconcile(ctx: Context, namespace: str, name: str) -> float:
     """Reconcile once; returns the seconds until the next look."""
     body = await asyncio.to_thread(ctx.kube.get_policy, namespace, name)
@@ -230,7 +208,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         level = logging.WARNING if event.type == "Warning" else logging.INFO
         log.log(level, "%s/%s %s: %s", namespace, name, event.reason, event.message)
-    _record_metrics(policy, plan)
+    metrics.record(namespace, name, policy.status, plan.status, plan.events)
     if plan.prune_versions and storage is not None:
         try:
             await asyncio.to_thread(storage.prune, list(plan.prune_versions))

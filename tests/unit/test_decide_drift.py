@@ -104,3 +104,12 @@ def test_checks_follow_their_interval():
     early = step(state)  # 10:00, the next check is due at 10:02
     assert early.create_job is None and 119 <= early.requeue_after <= 121
     assert step(state, now=NOW + dt.timedelta(minutes=3)).create_job["metadata"]["name"] == "churn-d2"
+
+
+
+def test_drift_found_in_a_model_already_replaced_triggers_no_run():
+    state = then(serving(), step(serving()))
+    state.status["currentModel"] = {"version": "v2", "uri": "s3://models/retrain/ml/churn/v2/"}
+    plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(
+        result=DRIFTED, uri="s3://models/retrain/ml/churn/drift/d1/")}))
+    assert not plan.status.get("pendingDriftTrigger") and not plan.status.get("activeRun")

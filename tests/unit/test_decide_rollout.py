@@ -8,7 +8,15 @@ import datetime as dt
 from retrain_operator.api import names
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.decide import PolicyState
-from retrain_operator.core.observed import SUCCEEDED, ArtifactOutcome, MetricsView, Observed, ServingView
+from retrain_operator.core.observed import (
+    SUCCEEDED,
+    ArtifactOutcome,
+    DriftJobView,
+    DriftOutcome,
+    MetricsView,
+    Observed,
+    ServingView,
+)
 
 from .policies import policy, spec
 from .test_decide import MANIFEST, job, step, then
@@ -151,3 +159,31 @@ def test_removing_serving_mid_rollout_ends_the_rollout_and_training_can_start_ag
     assert plan.status["rollout"]["phase"] == "Aborted" and plan.status["rollout"]["reason"] == "ServingRemoved"
     assert plan.status["currentModel"]["version"] == "v1" and plan.serving is None
     assert plan.create_job is not None  # the next run is no longer held back
+
+
+def rolling_with_drift_checks() -> PolicyState:
+    state = rolling()
+    triggers = {**(state.spec.get("triggers") or {}),
+                "drift": {"data": "s3://data/churn/recent/", "window": "24h", "interval": "1h"}}
+    return dataclasses.replace(state, spec={**state.spec, "triggers": triggers})
+
+
+def test_no_drift_check_starts_while_a_rollout_is_under_way():
+    plan = step(rolling_with_drift_checks(), Observed(serving=ServingView(stable=deployment("churn-model-stable",
+                                                                                           "v1"))), NOW)
+    assert plan.create_job is None and not plan.status.get("activeDriftCheck")
+
+
+def test_drift_found_in_the_model_being_replaced_triggers_no_second_run():
+    """The check judged v1 before v2's rollout began; v2 learned from the same drifted data."""
+    state = rolling_with_drift_checks()
+    check = {"checkId": "d1", "jobName": "churn-d1", "startedAt": "2026-11-24T09:50:00Z", "modelVersion": "v1"}
+    state = dataclasses.replace(state, status={**state.status, "activeDriftCheck": check, "driftCounter": 1})
+    drifted = {"drift": True, "datasetDrift": True, "driftedShare": 0.5, "driftedFeatures": ["spend"]}
+    observed = Observed(serving=ServingView(stable=deployment("churn-model-stable", "v1")),
+                        drift_jobs=(DriftJobView(name="churn-d1", check_id="d1", state=SUCCEEDED),),
+                        drift_outcomes={"d1": DriftOutcome(result=drifted, uri="s3://models/retrain/ml/churn/drift/d1/")})
+    plan = step(state, observed, NOW)
+    assert plan.status["drift"]["drift"] is True and not plan.status.get("pendingDriftTrigger")
+    detected = [e.message for e in plan.events if e.reason == "DriftDetected"]
+    assert detected and "v2 (trained since) already answers it" in detected[0]

@@ -1,32 +1,77 @@
-"""Prometheus metrics are derived from the Events a decision emits."""
+"""Prometheus metrics are derived from the Events a decision emits and the status it writes."""
 
 from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from retrain_operator.core.decide import Event, Plan
-from retrain_operator.reconcile import _record_metrics
+from retrain_operator.adapters import metrics
+from retrain_operator.core.decide import Event, feature_scores
 
-from .policies import policy
+LABELS = {"namespace": "ml", "policy": "churn"}
 
 
-def value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+def value(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def count(name: str, **labels: str) -> float:
+    return value(name, **labels) or 0.0
 
 
 def test_started_and_finished_runs_are_counted_by_trigger_and_outcome():
-    state = policy()
-    labels = {"namespace": "ml", "policy": "churn"}
-    before_started = value("retrain_runs_started_total", trigger="manual", **labels)
-    before_failed = value("retrain_runs_finished_total", outcome="failed", **labels)
-    started = Plan(status={"activeRun": {"version": "v1", "trigger": {"type": "manual"}}},
-                   events=(Event("Normal", "RunStarted", "v1 started"),))
-    _record_metrics(state, started)
-    failed = Plan(status={"lastRun": {"startedAt": "2026-11-24T10:00:00Z", "finishedAt": "2026-11-24T10:01:30Z"},
-                          "currentModel": {"version": "v3"}},
-                  events=(Event("Warning", "RunFailed", "v4 failed"),))
-    _record_metrics(state, failed)
-    assert value("retrain_runs_started_total", trigger="manual", **labels) == before_started + 1
-    assert value("retrain_runs_finished_total", outcome="failed", **labels) == before_failed + 1
-    assert value("retrain_current_model_version", **labels) == 3
-    assert value("retrain_training_duration_seconds_sum", **labels) >= 90
+    before_started = count("retrain_runs_started_total", trigger="manual", **LABELS)
+    before_failed = count("retrain_runs_finished_total", outcome="failed", **LABELS)
+    metrics.record("ml", "churn", {}, {"activeRun": {"version": "v1", "trigger": {"type": "manual"}}},
+                   [Event("Normal", "RunStarted", "v1 started")])
+    failed = {"lastRun": {"startedAt": "2026-11-24T10:00:00Z", "finishedAt": "2026-11-24T10:01:30Z"},
+              "currentModel": {"version": "v3"}, "phase": "Degraded"}
+    metrics.record("ml", "churn", {}, failed, [Event("Warning", "RunFailed", "v4 failed")])
+    assert count("retrain_runs_started_total", trigger="manual", **LABELS) == before_started + 1
+    assert count("retrain_runs_finished_total", outcome="failed", **LABELS) == before_failed + 1
+    assert value("retrain_current_model_version", **LABELS) == 3
+    assert count("retrain_training_duration_seconds_sum", **LABELS) >= 90
+    assert value("retrain_policy_phase", phase="Degraded", **LABELS) == 1
+    assert value("retrain_policy_phase", phase="Ready", **LABELS) == 0
+
+
+def test_drift_scores_per_feature_follow_the_last_check_and_stale_features_disappear():
+    labels = {"namespace": "ml", "policy": "drifty"}
+    before = count("retrain_drift_checks_total", result="drift", **labels)
+    first = {"drift": {"checkId": "d1", "drift": True, "score": 0.5,
+                       "featureScores": {"spend": 0.31, "tenure": 0.12}}}
+    metrics.record("ml", "drifty", {}, first, [Event("Warning", "DriftDetected", "d1: spend")])
+    assert count("retrain_drift_checks_total", result="drift", **labels) == before + 1
+    assert value("retrain_drift_share", **labels) == 0.5
+    assert value("retrain_drift_feature_score", feature="spend", **labels) == 0.31
+    second = {"drift": {"checkId": "d2", "drift": False, "score": 0.0, "featureScores": {"spend": 0.01}}}
+    metrics.record("ml", "drifty", first, second, [Event("Normal", "NoDrift", "d2")])
+    assert value("retrain_drift_feature_score", feature="spend", **labels) == 0.01
+    assert value("retrain_drift_feature_score", feature="tenure", **labels) is None
+    failed = {"drift": {"checkId": "d3", "drift": None, "error": {"reason": "DataError"}}}
+    metrics.record("ml", "drifty", second, failed, [Event("Warning", "DriftCheckFailed", "d3")])
+    assert count("retrain_drift_checks_total", result="failed", **labels) == 1
+    assert value("retrain_drift_feature_score", feature="spend", **labels) == 0.01  # the last good check
+    metrics.forget("ml", "drifty")
+    assert value("retrain_drift_feature_score", feature="spend", **labels) is None
+    assert value("retrain_drift_share", **labels) is None
+
+
+def test_canary_weight_and_rollout_outcomes_count_each_rollout_once():
+    labels = {"namespace": "ml", "policy": "rolling"}
+    at_30 = {"rollout": {"version": "v2", "phase": "Progressing", "weight": 30}}
+    metrics.record("ml", "rolling", {}, at_30, [])
+    assert value("retrain_canary_weight_percent", **labels) == 30
+    ended = {"rollout": {"version": "v2", "phase": "RolledBack", "weight": 0}}
+    metrics.record("ml", "rolling", at_30, ended, [])
+    metrics.record("ml", "rolling", ended, ended, [])  # later reconciles of the same ended rollout
+    assert count("retrain_rollouts_total", outcome="RolledBack", **labels) == 1
+    assert value("retrain_canary_weight_percent", **labels) == 0
+    next_one = {"rollout": {"version": "v3", "phase": "Succeeded", "weight": 0}}
+    metrics.record("ml", "rolling", ended, next_one, [])
+    assert count("retrain_rollouts_total", outcome="Succeeded", **labels) == 1
+
+
+def test_feature_scores_keep_the_highest_and_stay_small():
+    features = {f"f{i}": {"score": i / 1000} for i in range(80)}
+    scores = feature_scores({**features, "broken": "not a dict"})
+    assert len(scores) == 50 and next(iter(scores)) == "f79" and "f0" not in scores

@@ -136,10 +136,11 @@ def credentials_from_secret(spec: PolicySpec, secret: dict[str, Any] | None, nam
     return values, None
 
 
-def client_for(spec: PolicySpec, credentials: dict[str, str]) -> Any:
+def client_for(spec: PolicySpec, credentials: dict[str, str], endpoint: str | None = None) -> Any:
+    """An S3 client for the policy's storage; `endpoint` overrides the spec's (e.g. a port-forward)."""
     return boto3.client(
         "s3",
-        endpoint_url=spec.storage.endpoint or None,
+        endpoint_url=endpoint or spec.storage.endpoint or None,
         region_name=spec.storage.region,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
                       connect_timeout=5, read_timeout=30),

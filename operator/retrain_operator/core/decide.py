@@ -91,6 +91,16 @@ class Settings:
     default_image: str = "ghcr.io/retrain-operator/trainer:0.1.0"
 
 
+MAX_FEATURE_SCORES = 50  # status stays small; the full table is in the drift report
+
+
+def feature_scores(features: dict[str, Any]) -> dict[str, float]:
+    """The highest per-feature drift scores of a check, for status and the per-feature metric."""
+    scored = [(name, float(item.get("score") or 0.0)) for name, item in features.items() if isinstance(item, dict)]
+    scored.sort(key=lambda pair: (-pair[1], pair[0]))
+    return {name: round(score, 4) for name, score in scored[:MAX_FEATURE_SCORES]}
+
+
 def decide(policy: PolicyState, observed: Observed, now: dt.datetime, settings: Settings) -> Plan:
     return _Decision(policy, observed, now, settings).run()
 
@@ -159,7 +169,9 @@ class _Decision:
             wants = self._maybe_start_run(spec)
             if wants:
                 return self._plan(wants)
-        if not self.status.get("activeRun") and not self.status.get("activeDriftCheck") and self.create_job is None:
+        # No check while a new model is on its way: the current one is about to be replaced anyway.
+        if not self.status.get("activeRun") and not self.status.get("activeDriftCheck") and self.create_job is None \
+                and not promotion.rollout_active(self.status):
             self._maybe_start_drift_check(spec)
         self._summarise(spec)
         return self._plan()
@@ -511,6 +523,7 @@ class _Decision:
             score=round(float(result.get("driftedShare") or 0.0), 4),
             driftedFeatures=list(result.get("driftedFeatures") or [])[:20],
             topFeatures=list(result.get("topFeatures") or [])[:5],
+            featureScores=feature_scores(result.get("features") or {}),
             rows=result.get("rows"),
             performance={k: performance.get(k) for k in ("metric", "value", "heldOut", "drifted")} or None,
             reportUri=outcome.uri + "report.html",
@@ -523,11 +536,26 @@ class _Decision:
             if performance.get("drifted"):
                 why.append("; ".join(performance.get("reasons") or ["performance dropped"]))
             reason = f"drift check {check_id}: " + "; ".join(why)
-            self.status["pendingDriftTrigger"] = {"checkId": check_id, "reason": reason, "at": to_rfc3339(self.now)}
-            self._event("Warning", "DriftDetected", reason)
+            newer = self._newer_model(active.get("modelVersion"))
+            if newer:  # that model was trained on the drifted data too: it answers this drift
+                self._event("Warning", "DriftDetected", f"{reason}; {newer} (trained since) already answers it")
+            else:
+                self.status["pendingDriftTrigger"] = {"checkId": check_id, "reason": reason,
+                                                      "at": to_rfc3339(self.now)}
+                self._event("Warning", "DriftDetected", reason)
         else:
             self._event("Normal", "NoDrift", f"drift check {check_id}: score {record['score']}, no drift")
         return None
+
+    def _newer_model(self, checked: str | None) -> str | None:
+        """A model newer than the one a drift check judged: in training, in a rollout, or current."""
+        active = (self.status.get("activeRun") or {}).get("version")
+        if active:
+            return str(active)
+        if promotion.rollout_active(self.status):
+            return str(self.status["rollout"].get("version"))
+        current = (self.status.get("currentModel") or {}).get("version")
+        return str(current) if current and current != checked else None
 
     def _maybe_start_drift_check(self, spec: PolicySpec) -> None:
         drift = spec.triggers.drift

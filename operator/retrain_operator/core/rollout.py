@@ -154,8 +154,9 @@ class _Machine:
                 self.state["queryFailures"][query.name] = self.state["queryFailures"].get(query.name, 0) + 1
                 if self.state["queryFailures"][query.name] <= query.failure_limit:
                     result = analysis.PASSED  # tolerated, and counted
+            shown = "no data" if value is None else f"{value:.4g}"
             measurements.append(analysis.Measurement(
-                f"query {query.name}", result, f"{query.name}: {value} ({query.success_condition})"))
+                f"query {query.name}", result, f"{query.name}: {shown} ({query.success_condition})"))
         outcome = analysis.combine(measurements)
         self.state.update(lastAnalysisAt=to_rfc3339(self.now), lastAnalysis=outcome.as_status())
         if outcome.result == analysis.FAILED:

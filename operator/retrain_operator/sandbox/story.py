@@ -1,173 +1,246 @@
-"""`retrain-operator sandbox`: the retraining loop, step by step, on this machine.
+"""`retrain-operator sandbox`: the whole loop, on this machine, on a stream with real concept drift.
 
-Starts the embedded API server, SeaweedFS, the local Job executor and the operator; loads a
-sample dataset; applies a sample policy; triggers a first (full) training and a second
-(incremental) one after a new batch lands; prints what happens and where the results are.
-Everything it starts, it stops.
+Starts the embedded API server, SeaweedFS, the local Job executor and Deployment controller and
+the operator; then plays: first training -> two model servers behind an HTTPRoute -> live
+traffic with labeled feedback -> the concept changes (SEA) -> the drift check sees the accuracy
+drop -> retraining -> quality gates -> canary steps with live weights and live accuracy ->
+promotion. With `bad_canary`, a challenger trained on mislabeled data passes the offline gates
+and is rolled back by the live analysis. Everything it starts, it stops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from ..api import names
-from ..core.timeutil import from_rfc3339
-from . import dataset
+from ..plugin.tables import age
+from . import sea
 from .cluster import LocalCluster
+from .feedback import FeedbackPrometheus
+from .live import LiveView, say
+from .traffic import Traffic
 
 NAMESPACE = "sandbox"
-POLICY = "churn"
+POLICY = "sea"
 DATA_BUCKET = "sandbox-data"
 MODEL_BUCKET = "sandbox-models"
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+FINAL = {"Succeeded", "RolledBack", "Aborted"}
+Json = dict[str, Any]
 
 
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def sample_policy(endpoint: str) -> dict[str, Any]:
+def sample_policy(endpoint: str, prometheus_url: str) -> Json:
+    """The policy the sandbox applies; intervals are seconds here where a cluster would use hours."""
     return {
-        "model": {"estimator": "SGDClassifier", "task": "classification", "target": dataset.TARGET,
-                  "features": dataset.FEATURES, "params": {"loss": "log_loss", "random_state": 0}},
-        "data": {"history": f"s3://{DATA_BUCKET}/churn/history/", "incoming": f"s3://{DATA_BUCKET}/churn/incoming/",
-                 "validation": {"minRows": 100, "maxNullFraction": 0.1}},
+        "model": {"estimator": "SGDClassifier", "task": "classification", "target": sea.TARGET,
+                  "features": sea.FEATURES, "params": {"loss": "log_loss", "random_state": 0}},
+        "data": {"history": f"s3://{DATA_BUCKET}/sea/history/", "incoming": f"s3://{DATA_BUCKET}/sea/incoming/",
+                 "timestampColumn": sea.TIMESTAMP, "validation": {"minRows": 100}},
         "storage": {"bucket": MODEL_BUCKET, "prefix": "models", "endpoint": endpoint,
                     "credentialsSecret": {"name": "s3-credentials"}},
-        "triggers": {"schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}, "cooldown": "10m",
-                     "minNewSamples": 500},
-        "training": {"strategy": "incremental", "incremental": {"replayFraction": 0.8}, "backoffLimit": 1,
+        "triggers": {
+            "schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}, "minNewSamples": 500,
+            # Labeled recent data, checked every 15 s: SEA's features never drift, only the answers do.
+            "drift": {"data": f"s3://{DATA_BUCKET}/sea/recent/", "interval": "15s", "window": "24h",
+                      "performance": {"metric": "accuracy", "maxDrop": 0.05}}},
+        # Only the last two days of data: after a concept change, older labels are wrong answers.
+        "training": {"strategy": "window", "window": {"duration": "2d"}, "backoffLimit": 1,
                      "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}},
+        "promotion": {
+            # A new concept makes the old data's labels wrong: allow the challenger to differ there.
+            "gates": {"olderData": {"maxRegression": 0.2}},
+            "canary": {
+                "steps": [{"setWeight": 20}, {"pause": {"duration": "5s"}}, {"setWeight": 50},
+                          {"pause": {"duration": "5s"}}, {"setWeight": 100}],
+                # Local processes share two CPUs with training Jobs: latency is noisy, so a loose ratio.
+                "analysis": {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20,
+                             "prometheusUrl": prometheus_url,
+                             "prometheus": [{"name": "live-accuracy-drop", "successCondition": "result <= 0.03",
+                                             "query": 'sandbox_accuracy_drop{stable="{{version}}", '
+                                                      'canary="{{canaryVersion}}"}'}]}}},
+        "serving": {"replicas": 2, "router": {"type": "gatewayAPI", "httpRoute": POLICY}},
         "historyLimit": 5,
     }
 
 
-class _Watcher:
-    """Prints each change of the things a person watches with `kubectl get -w`."""
-
-    def __init__(self, cluster: LocalCluster):
-        self.cluster = cluster
-        self.seen: set[str] = set()
-
-    def poll(self) -> dict[str, Any]:
-        body = self.cluster.policy(NAMESPACE, POLICY)
-        status = body.get("status") or {}
-        active = status.get("activeRun") or {}
-        line = f"phase={status.get('phase', '-')}"
-        if active:
-            line += f" run={active.get('version')} ({(active.get('trigger') or {}).get('type')})"
-        if status.get("currentModel"):
-            line += f" current={status['currentModel']['version']}"
-        for item in self.cluster.jobs(NAMESPACE):
-            job_status = item.get("status") or {}
-            running = "Running" if job_status.get("active") else "Pending"
-            state = next((c["type"] for c in job_status.get("conditions") or []
-                          if c.get("type") in {"Complete", "Failed"}), running)
-            key = f"job {item['metadata']['name']}: {state}"
-            if key not in self.seen:
-                self.seen.add(key)
-                _say(f"   · {key}")
-        if line not in self.seen:
-            self.seen.add(line)
-            _say(f"   · policy {POLICY}: {line}")
-        for event in sorted(self.cluster.events(NAMESPACE, POLICY), key=lambda e: e.get("metadata", {}).get("name")):
-            key = f"event {event.get('metadata', {}).get('name')}"
-            if key not in self.seen:
-                self.seen.add(key)
-                _say(f"   · event {event.get('type')} {event.get('reason')}: {event.get('message')}")
-        return body
-
-    def until(self, done, timeout: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body = self.poll()
-            if done(body.get("status") or {}):
-                return body
-            time.sleep(0.5)
-        raise TimeoutError(f"sandbox: timed out waiting for {what}\n{self.cluster.log_tail()}")
+def http_route(cluster: LocalCluster) -> None:
+    """What a platform team applies once: the model's route, all traffic to the stable Service."""
+    cluster.custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": POLICY},
+        "spec": {"parentRefs": [{"name": "public-gateway"}], "hostnames": ["sea.example.com"],
+                 "rules": [{"backendRefs": [{"name": f"{POLICY}-model-stable", "port": 8080}]}]}})
 
 
-def _recorded(version: str):
-    return lambda status: ((status.get("lastRun") or {}).get("version") == version
-                           and not status.get("activeRun"))
+def _current(version: str):
+    return lambda status: (status.get("currentModel") or {}).get("version") == version
 
 
-def run_sandbox(workdir: Path, keep: bool = False) -> int:
+def _rollout_of(version: str):
+    return lambda status: ((status.get("rollout") or {}).get("version") == version
+                           and status["rollout"].get("phase") in FINAL) or (
+        (status.get("lastRun") or {}).get("version") == version and (status.get("lastRun") or {}).get("phase")
+        in {"Failed", "Rejected"})
+
+
+def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> int:
     workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)
-    _say("retrain-operator sandbox: the whole retraining loop on this machine, no cluster needed\n")
-    _say("1. starting SeaweedFS (S3), the test Kubernetes API server, the local Job executor and the operator")
+    say("retrain-operator sandbox: the whole retraining loop on this machine, no cluster needed\n")
+    say("1. starting SeaweedFS (S3), the test Kubernetes API server, the local Job executor and Deployment "
+        "controller, and the operator")
     with LocalCluster(workdir, max_requeue=2.0) as cluster:
         assert cluster.seaweed is not None
-        _say(f"   S3 endpoint {cluster.seaweed.endpoint}, API server {cluster.api.url}")
-        _say(f"   kubeconfig: {cluster.kubeconfig}   operator log: {cluster.operator_log}")
+        say(f"   S3 endpoint {cluster.seaweed.endpoint}, API server {cluster.api.url}")
+        say(f"   kubeconfig: {cluster.kubeconfig}   operator log: {cluster.operator_log}")
+        view = LiveView(cluster, NAMESPACE, POLICY)
+        traffic: Traffic | None = None
+        feedback: FeedbackPrometheus | None = None
+        try:
+            s3 = cluster.seaweed.client()
+            for bucket in (DATA_BUCKET, MODEL_BUCKET):
+                s3.create_bucket(Bucket=bucket)
 
-        _say("\n2. loading a sample dataset into S3")
-        s3 = cluster.seaweed.client()
-        for bucket in (DATA_BUCKET, MODEL_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-        history = dataset.churn_table(4000, seed=1, start=start)
-        s3.put_object(Bucket=DATA_BUCKET, Key="churn/history/part-000.parquet", Body=dataset.to_parquet(history))
-        batch1 = dataset.churn_table(1000, seed=2, start=start + dt.timedelta(days=1))
-        s3.put_object(Bucket=DATA_BUCKET, Key="churn/incoming/batch-001.csv", Body=dataset.to_csv(batch1))
-        _say(f"   s3://{DATA_BUCKET}/churn/history/part-000.parquet ({history.num_rows} rows), "
-             f"s3://{DATA_BUCKET}/churn/incoming/batch-001.csv ({batch1.num_rows} rows)")
+            def put(key: str, rows: int, concept: int, seed: int, start: dt.datetime) -> None:
+                table = sea.sea_table(rows, concept, seed, start)
+                s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=_parquet(table))
+                say(f"   s3://{DATA_BUCKET}/{key}: {rows} rows, concept "
+                    f"x1 + x2 > {sea.THRESHOLDS[concept]:g}")
 
-        _say("\n3. applying RetrainPolicy sandbox/churn (incremental SGDClassifier, nightly schedule, "
-             "cooldown, minNewSamples) with a manual trigger")
-        cluster.ensure_namespace(NAMESPACE)
-        cluster.create_s3_secret(NAMESPACE, "s3-credentials")
-        cluster.apply_policy(NAMESPACE, POLICY, sample_policy(cluster.seaweed.endpoint),
-                             annotations={names.ANNOTATION_TRIGGER: "first"})
-        watcher = _Watcher(cluster)
-        watcher.until(_recorded("v1"), 180, "the first version")
+            say("\n2. loading the SEA concept stream (river): label = x1 + x2 > 8; x3 is noise")
+            put("sea/history/part-000.parquet", 6000, sea.CONCEPT_A, 1, START)
+            put("sea/recent/latest.parquet", 2000, sea.CONCEPT_A, 2, START + dt.timedelta(days=1))
 
-        _say("\n4. a new batch lands; triggering again: the incremental strategy continues from v1")
-        batch2 = dataset.churn_table(1500, seed=3, start=start + dt.timedelta(days=2))
-        s3.put_object(Bucket=DATA_BUCKET, Key="churn/incoming/batch-002.csv", Body=dataset.to_csv(batch2))
-        cluster.trigger(NAMESPACE, POLICY, "second")
-        body = watcher.until(_recorded("v2"), 180, "the second version")
+            traffic = Traffic(cluster, NAMESPACE, POLICY, [], rate=40, router="gatewayAPI", route=POLICY,
+                              target=sea.TARGET)
+            feedback = FeedbackPrometheus(traffic).start()
+            say("\n3. applying RetrainPolicy sandbox/sea (window strategy, drift checks on labeled data, quality "
+                "gates, a canary through the HTTPRoute) and asking for a first training")
+            cluster.ensure_namespace(NAMESPACE)
+            cluster.create_s3_secret(NAMESPACE, "s3-credentials")
+            http_route(cluster)
+            cluster.apply_policy(NAMESPACE, POLICY, sample_policy(cluster.seaweed.endpoint, feedback.url),
+                                 annotations={names.ANNOTATION_TRIGGER: "first"})
+            view.until(_current("v1"), 180, "the first version")
+            cluster.wait(lambda: (cluster.deployment(NAMESPACE, f"{POLICY}-model-stable") or {})
+                         .get("status", {}).get("readyReplicas") == 2, 90, "the model servers")
 
-        status = body["status"]
-        _say("\n5. result")
-        _say(_table(body))
-        for entry in status.get("history") or []:
-            metrics = ", ".join(f"{k}={v:.3f}" for k, v in (entry.get("metrics") or {}).items()
-                                if isinstance(v, int | float))
-            _say(f"   {entry['version']} (parent {entry.get('parentVersion') or '-'}, {entry.get('trigger')}): "
-                 f"{entry['uri']}  {metrics}")
-        last = status.get("lastRun") or {}
-        for check in last.get("gates") or []:
-            _say(f"   gate {check['gate']} ({last.get('version')}): {check['result']}: {check['message']}")
-        current = status.get("currentModel") or {}
-        if current:
-            _say(f"\n   model:    {current['uri']}model.joblib")
-            _say(f"   metrics:  {current['uri']}metrics.json")
-            _say(f"   manifest: {current['uri']}manifest.json")
-            bucket, _, prefix = current["uri"][len("s3://"):].partition("/")
-            manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read())
-            rows = (manifest.get("data") or {}).get("rows")
-            _say(f"   lineage:  {manifest.get('version')} <- {manifest.get('parentVersion')}, rows {rows}")
-        ok = status.get("phase") == "Ready" and current.get("version") == "v2"
+            say("\n4. v1 serves; clients send requests through the route, and their true labels come back")
+            traffic.set_rows(sea.request_rows(sea.sea_table(3000, sea.CONCEPT_A, 11, START)))
+            traffic.start()
+            view.traffic = traffic
+            view.until(lambda s: (s.get("drift") or {}).get("drift") is False, 90, "a drift check without drift")
+            _linger(view, 4)
+
+            say(f"\n5. the world changes: from now on label = x1 + x2 > {sea.THRESHOLDS[sea.CONCEPT_B]:g}; the "
+                "features look exactly as before")
+            traffic.set_rows(sea.request_rows(sea.sea_table(3000, sea.CONCEPT_B, 12, START)))
+            put("sea/incoming/batch-001.parquet", 4000, sea.CONCEPT_B, 3, START + dt.timedelta(days=4))
+            put("sea/recent/latest.parquet", 2000, sea.CONCEPT_B, 4, START + dt.timedelta(days=4))
+            body = view.until(lambda s: (s.get("drift") or {}).get("drift") is True, 120, "the drift check")
+            detected = dict(body["status"]["drift"])
+            report = _download(s3, detected.get("reportUri"), workdir / f"drift-report-{detected['checkId']}.html")
+            view.until(_rollout_of("v2"), 300, "v2's training and canary")
+
+            if bad_canary:
+                say("\n6. a labeling bug: a new batch is labeled with last month's rule (x1 + x2 > 8); its own "
+                    "held-out rows agree with it, so the offline gates pass")
+                put("sea/incoming/batch-002.parquet", 12000, sea.CONCEPT_A, 5, START + dt.timedelta(days=4, hours=12))
+                cluster.trigger(NAMESPACE, POLICY, "labeling-bug")
+                view.until(_rollout_of("v3"), 300, "v3's training and canary")
+            _linger(view, 2)
+            body = view.poll()
+            live = traffic.accuracy_since_change()
+        finally:
+            view.close()
+            if traffic is not None:
+                traffic.stop()
+            if feedback is not None:
+                feedback.stop()
+
+        status = body.get("status") or {}
+        say("\n7. summary")
+        say(_summary(status, live))
+        say("\n   $ kubectl get retrainpolicies -n sandbox")
+        say(_table(body))
+        say(f"\n   drift report of {detected['checkId']}: {report}")
+        say(f"   (drift: {_drift_line(detected)})")
+        ok = status.get("phase") == "Ready" and (status.get("currentModel") or {}).get("version") == "v2"
+        if bad_canary:
+            v3 = next((h for h in status.get("history") or [] if h.get("version") == "v3"), {})
+            ok = ok and v3.get("rejected") == "AnalysisFailed"
         if keep:
-            _say(f"\nEverything keeps running (KUBECONFIG={cluster.kubeconfig}); Ctrl-C stops it.")
+            say(f"\nEverything keeps running (KUBECONFIG={cluster.kubeconfig}); Ctrl-C stops it.")
             try:
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
-        _say("\n6. stopping everything the sandbox started")
-    _say("done." if ok else "the sandbox did not end as expected: see the log above")
+        say("\n8. stopping everything the sandbox started")
+    say("done." if ok else "the sandbox did not end as expected: see the log above")
     return 0 if ok else 1
 
 
-def _table(body: dict[str, Any]) -> str:
+def _parquet(table: Any) -> bytes:
+    from .dataset import to_parquet
+
+    return to_parquet(table)
+
+
+def _linger(view: LiveView, seconds: float) -> None:
+    """Keep the live view going a moment, so the numbers settle where a person can read them."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        view.poll()
+        time.sleep(0.5)
+
+
+def _download(s3: Any, uri: str | None, path: Path) -> str:
+    if not uri:
+        return "(no report)"
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return str(path)
+
+
+def _drift_line(drift: Json) -> str:
+    performance = drift.get("performance") or {}
+    features = drift.get("driftedFeatures") or []
+    text = f"{len(features)} feature(s) drifted{': ' + ', '.join(features) if features else ''}"
+    if performance:
+        text += (f"; {performance.get('metric')} on recent labeled rows {performance.get('value'):.3f} vs "
+                 f"{performance.get('heldOut'):.3f} held out at training")
+    return text
+
+
+def _summary(status: Json, live: dict[str, tuple[float, int]]) -> str:
+    current = (status.get("currentModel") or {}).get("version")
+    headers = ["VERSION", "TRIGGER", "PARENT", "HELD-OUT ACC", "LIVE ACC SINCE THE CHANGE", "OUTCOME"]
+    rows = []
+    for entry in reversed(status.get("history") or []):
+        version = entry.get("version", "")
+        accuracy = (entry.get("metrics") or {}).get("accuracy")
+        seen = live.get(version)
+        outcome = ("serving" if version == current else f"rejected: {entry['rejected']}" if entry.get("rejected")
+                   else "replaced")
+        rows.append([version, str(entry.get("trigger") or "-"), str(entry.get("parentVersion") or "-"),
+                     f"{accuracy:.3f}" if isinstance(accuracy, float) else "-",
+                     f"{seen[0]:.3f} (n={seen[1]})" if seen else "-", outcome])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["   " + "   ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in (headers, *rows)]
+    rolling = status.get("rollout") or {}
+    if rolling:
+        lines.append(f"\n   last rollout: {rolling.get('version')} {rolling.get('phase')}: "
+                     f"{rolling.get('message', '')}")
+    return "\n".join(lines)
+
+
+def _table(body: Json) -> str:
     """The row `kubectl get retrainpolicies` prints, from the CRD's printer columns."""
     from ..api.crd import crd
 
@@ -177,23 +250,17 @@ def _table(body: dict[str, Any]) -> str:
     widths = [max(len(h), len(v)) for h, v in zip(headers, values, strict=True)]
     line = "   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     row = "   ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
-    return f"   {line}\n   {row}"
+    return f"   {line.rstrip()}\n   {row.rstrip()}"
 
 
 def _cell(value: Any, type_: str) -> str:
-    """As kubectl prints it: dates as an age (45s, 3m, 2h, 5d)."""
+    """As kubectl prints it: an empty cell for a missing value, dates as an age (45s, 3m, 2h, 5d)."""
     if value in (None, ""):
-        return "<none>"
-    if type_ != "date":
-        return str(value)
-    seconds = int((dt.datetime.now(dt.UTC) - from_rfc3339(str(value))).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+        return ""
+    return age(str(value), dt.datetime.now(dt.UTC)) if type_ == "date" else str(value)
 
 
-def _json_path(body: dict[str, Any], path: str) -> Any:
+def _json_path(body: Json, path: str) -> Any:
     node: Any = body
     for part in path.strip(".").split("."):
         if not isinstance(node, dict):

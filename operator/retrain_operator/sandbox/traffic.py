@@ -3,7 +3,9 @@
 Requests go to the model server pods the way the configured router would send them: by the
 HTTPRoute's or VirtualService's backend weights to the stable or canary Service's Ready pods,
 or (router `replicas`) to any Ready pod behind the shared Service. Each answer is counted by the
-model version that gave it, so a test can see the split it asked for.
+model version that gave it, so a test can see the split it asked for. With a `target`, rows carry
+their true label (withheld from the request), and each version's recent live accuracy is kept: the
+labeled feedback a real team joins to its predictions later.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ Json = dict[str, Any]
 
 class Traffic:
     def __init__(self, cluster: Any, namespace: str, policy: str, rows: list[Json], rate: float = 40.0,
-                 router: str = "replicas", route: str | None = None, seed: int = 0):
+                 router: str = "replicas", route: str | None = None, seed: int = 0, target: str | None = None):
         self.cluster, self.namespace, self.policy = cluster, namespace, policy
-        self.rows, self.rate, self.router, self.route = rows, rate, router, route
+        self.rows, self.rate, self.router, self.route, self.target = rows, rate, router, route, target
+        self._scored: collections.deque[tuple[float, str, bool]] = collections.deque(maxlen=20000)
+        self._since_change: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])  # version: right, all
+        self._lock = threading.Lock()
         self.random = random.Random(seed)
         self.answers: collections.Counter[tuple[str, int]] = collections.Counter()  # (version, status)
         self.mirrored: collections.Counter[str] = collections.Counter()  # copies sent by a RequestMirror
@@ -96,8 +101,18 @@ class Traffic:
             return
         service = self.random.choices([c[0] for c in choices], [c[1] for c in choices])[0]
         version, port = self.random.choice(pods[service])
-        body = json.dumps({"rows": [self.random.choice(self.rows)]}).encode()
-        self.answers[(version, self._post(port, body))] += 1
+        row = dict(self.random.choice(self.rows))
+        label = row.pop(self.target, None) if self.target else None
+        body = json.dumps({"rows": [row]}).encode()
+        status, answer = self._post(port, body)
+        self.answers[(version, status)] += 1
+        if self.target and status == 200:
+            predicted = (answer.get("predictions") or [None])[0]
+            correct = str(predicted) == str(label)
+            with self._lock:
+                self._scored.append((time.monotonic(), version, correct))
+                self._since_change[version][0] += int(correct)
+                self._since_change[version][1] += 1
         shadow = pods.get(self._mirror_to or "") if self._mirror_to and self._mirror_to != service else None
         if shadow:  # a gateway's RequestMirror: the copy's answer is discarded
             mirror_version, mirror_port = self.random.choice(shadow)
@@ -105,16 +120,16 @@ class Traffic:
             self.mirrored[mirror_version] += 1
 
     @staticmethod
-    def _post(port: int, body: bytes) -> int:
+    def _post(port: int, body: bytes) -> tuple[int, Json]:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
+                return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            return 502
+            return error.code, {}
+        except (OSError, ValueError):
+            return 502, {}
 
     def _run(self) -> None:
         interval = 1.0 / self.rate
@@ -142,3 +157,27 @@ class Traffic:
         for (version, _), count in self.answers.items():
             result[version] += count
         return dict(result)
+
+    def set_rows(self, rows: list[Json]) -> None:
+        """The world changed: requests (and their true labels) come from these rows from now on."""
+        with self._lock:
+            self.rows = rows
+            self._since_change.clear()
+
+    def accuracy_since_change(self) -> dict[str, tuple[float, int]]:
+        """Per version: (share of correct answers, answers) since the rows were last set."""
+        with self._lock:
+            return {version: (right / total, total) for version, (right, total) in self._since_change.items()
+                    if total}
+
+    def accuracy(self, window: float = 15.0) -> dict[str, tuple[float, int]]:
+        """Per version: (share of correct answers, answers) over the last `window` seconds."""
+        since = time.monotonic() - window
+        counts: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+        with self._lock:
+            scored = list(self._scored)
+        for at, version, correct in scored:
+            if at >= since:
+                counts[version][0] += int(correct)
+                counts[version][1] += 1
+        return {version: (right / total, total) for version, (right, total) in counts.items()}

