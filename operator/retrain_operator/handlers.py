@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -51,6 +52,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=names.GROUP)
     settings.posting.level = logging.INFO
+    # The "From" of every Event in `kubectl describe`; the instance is the pod, for several replicas.
+    settings.posting.reporting_component = names.MANAGED_BY
+    settings.posting.reporting_instance = os.environ.get("HOSTNAME") or names.MANAGED_BY
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
 

@@ -387,3 +387,50 @@ def test_the_pod_proxy_reaches_the_pods_port_and_says_503_when_nothing_listens(h
         assert http.get("/api/v1/namespaces/ns/pods/nobody:8080/proxy/metrics").status_code == 404
     finally:
         server.shutdown()
+
+
+CORE_EVENTS = "/api/v1/namespaces/ns/events"
+V1_EVENTS = "/apis/events.k8s.io/v1/namespaces/ns/events"
+
+
+def core_event(name: str, reason: str, about: str = "churn") -> dict:
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+            "involvedObject": {"kind": "RetrainPolicy", "name": about, "namespace": "ns"},
+            "reason": reason, "message": f"{reason} happened", "type": "Normal", "count": 1,
+            "firstTimestamp": "2026-11-25T20:00:00Z", "lastTimestamp": "2026-11-25T20:00:00Z",
+            "source": {"component": "retrain-operator"}}
+
+
+def test_events_are_one_resource_readable_through_both_apis(http: Http):
+    """Real: a v1 Event is also an events.k8s.io/v1 Event (regarding, note, deprecated* fields)."""
+    http.create(CORE_EVENTS, core_event("ev-a", "RunStarted"))
+    http.create(CORE_EVENTS, core_event("ev-b", "RunStarted", about="other"))
+    listed = http.get(V1_EVENTS, params={"fieldSelector": "regarding.name=churn"}).json()
+    [item] = [i for i in listed["items"] if i["metadata"]["name"] == "ev-a"]
+    assert item["apiVersion"] == "events.k8s.io/v1" and item["note"] == "RunStarted happened"
+    assert item["regarding"]["kind"] == "RetrainPolicy" and item["deprecatedSource"]["component"] == "retrain-operator"
+    assert item["deprecatedCount"] == 1 and "message" not in item and "involvedObject" not in item
+    assert all(i["regarding"]["name"] == "churn" for i in listed["items"])
+    assert http.get(f"{V1_EVENTS}/ev-a").json()["reason"] == "RunStarted"
+
+
+def test_an_event_created_through_events_k8s_io_is_stored_once_and_read_through_v1(http: Http):
+    """Real: creating through the new API gives the same object through the old one."""
+    created = http.create(V1_EVENTS, {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "ev-c"},
+                                      "regarding": {"kind": "Pod", "name": "p", "namespace": "ns"},
+                                      "note": "pulled", "reason": "Pulled", "type": "Normal",
+                                      "eventTime": "2026-11-25T20:00:00.000000Z", "reportingController": "kubelet",
+                                      "reportingInstance": "node-1", "action": "Pull"})
+    assert created["note"] == "pulled"
+    old = http.get(f"{CORE_EVENTS}/ev-c").json()
+    assert (old["message"], old["involvedObject"]["name"], old["reportingComponent"]) == ("pulled", "p", "kubelet")
+
+
+def test_events_print_with_the_built_in_event_columns(http: Http):
+    http.create(CORE_EVENTS, core_event("ev-d", "ModelPromoted"))
+    table = http.get(V1_EVENTS, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json()
+    names = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
+    assert names == ["Last Seen", "Type", "Reason", "Object", "Message"]
+    [row] = [r for r in table["rows"] if r["object"]["metadata"]["name"] == "ev-d"]
+    assert row["cells"][1:4] == ["Normal", "ModelPromoted", "retrainpolicy/churn"]
+    assert row["cells"][6] == "ModelPromoted happened" and row["cells"][5] == "retrain-operator"

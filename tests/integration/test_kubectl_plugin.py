@@ -156,6 +156,14 @@ def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenari
     got = table(kubectl("get", "retrainpolicies", "-n", ns).stdout)
     assert [(r["NAME"], r["PHASE"], r["MODEL"]) for r in got] == [(name, "Ready", "v2")]
     assert health(scenario.cluster.policy(ns, name)) == ("Healthy", "v2 is current")
+    described = kubectl("describe", "retrainpolicy", name, "-n", ns).stdout
+    events = described[described.index("Events:"):]
+    for reason in ("RunStarted", "RunSucceeded", "RolloutStarted", "CanaryWeight", "ModelPromoted", "NoDrift"):
+        assert reason in events, reason
+    assert "retrain-operator" in events.splitlines()[3]  # the "From" column
+    listed = kubectl("get", "events", "-n", ns).stdout  # kubectl reads events.k8s.io/v1: the same Events
+    assert f"retrainpolicy/{name}" in listed and "ModelPromoted" in listed and "RolloutAborted" in listed
+    assert "ModelPromoted" in kubectl("events", "-n", ns, "--for", f"retrainpolicy/{name}").stdout
     deadline = time.monotonic() + 10
     while sample(metrics := scrape(metrics_port), "retrain_rollouts_total", namespace=ns, policy=name,
                  outcome="Aborted") != 1 and time.monotonic() < deadline:

@@ -28,7 +28,7 @@ import kmock
 from kmock._internal import enums, parsing, rendering
 from kmock._internal.k8s import KubernetesError, KubernetesObjectNotFoundError, KubernetesResourceNotFoundError
 
-from . import patching, selectors, tables
+from . import events, patching, selectors, tables
 
 Json = dict[str, Any]
 ObjectKey = tuple[str, str, str, str]  # group, plural, namespace ('' if cluster-scoped), name
@@ -284,10 +284,17 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
 
     # -- reads -----------------------------------------------------------------------------
 
+    def _stored(self, request: rendering.Request) -> list[tuple[ObjectKey, Json]]:
+        """The objects a request reads: events.k8s.io/v1 Events are the stored v1 Events, converted."""
+        if self._resource_key(request) != events.EVENTS_V1:
+            return sorted(self._store.items())
+        return [((*events.EVENTS_V1, key[2], key[3]), events.to_events_v1(obj))
+                for key, obj in sorted(self._store.items()) if (key[0], key[1]) == events.CORE]
+
     async def _serve_list(self, request: rendering.Request) -> Any:
         info = self._info(request)
         matches = self._matcher(request)
-        items = [copy.deepcopy(obj) for key, obj in sorted(self._store.items()) if matches(key, obj)]
+        items = [copy.deepcopy(obj) for key, obj in self._stored(request) if matches(key, obj)]
         if tables.wants_table(request.headers.get("Accept")):
             return tables.table(items, self._printer_columns(request), str(self._rv), self._resource_key(request))
         return {"kind": f"{info.kind}List", "apiVersion": self._group_version(request),
@@ -295,7 +302,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
 
     async def _serve_fetch(self, request: rendering.Request) -> Any:
         self._info(request)
-        obj = self._store.get(self._key(request, request.namespace, request.name or ""))
+        obj = dict(self._stored(request)).get(self._key(request, request.namespace, request.name or ""))
         if obj is None:
             raise KubernetesObjectNotFoundError(message=f"{request.resource.plural} {request.name!r} not found")
         if tables.wants_table(request.headers.get("Accept")):
@@ -312,9 +319,11 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         since_text = params.get("resourceVersion") or "0"
         since = int(since_text) if since_text.isdigit() else 0
         resource = (request.resource.group or "", request.resource.plural or "")
+        converted = resource == events.EVENTS_V1
+        stored_as = events.CORE if converted else resource
         if since == 0:
             since = self._rv
-            for key, obj in sorted(self._store.items()):
+            for key, obj in self._stored(request):
                 if matches(key, obj):
                     yield {"type": "ADDED", "object": copy.deepcopy(obj)}
         elif since < self._trimmed_before:
@@ -322,10 +331,12 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
             return
         while True:
             for rv, res, event in list(self._history):
-                if rv > since and res == resource:
+                if rv > since and res == stored_as:
+                    if converted:
+                        event = {"type": event["type"], "object": events.to_events_v1(event["object"])}
                     obj = event["object"]
                     meta = obj["metadata"]
-                    if matches((res[0], res[1], meta.get("namespace", ""), meta["name"]), obj):
+                    if matches((*resource, meta.get("namespace", ""), meta["name"]), obj):
                         yield event
                     since = rv
             since = max(since, self._rv)
@@ -367,8 +378,13 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
             if not meta.get("generateName"):
                 raise KubernetesError(status=422, reason="Invalid", message="metadata.name: Required value")
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        as_events_v1 = self._resource_key(request) == events.EVENTS_V1
+        if as_events_v1:  # one resource, two APIs: stored as the v1 Event
+            obj = events.to_core(obj)
         async with self._lock_:
             key = self._key(request, meta.get("namespace"), meta["name"])
+            if as_events_v1:
+                key = (*events.CORE, key[2], key[3])
             if key in self._store:
                 raise KubernetesError(status=409, reason="AlreadyExists",
                                       message=f'{request.resource.plural} "{meta["name"]}" already exists')
@@ -385,7 +401,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
             if request.resource.plural == "customresourcedefinitions":
                 self.register_crd(obj)
         await self._notify()
-        return rendering.Response(status=201, payload=copy.deepcopy(obj))
+        return rendering.Response(status=201, payload=events.to_events_v1(obj) if as_events_v1 else copy.deepcopy(obj))
 
     async def _serve_update(self, request: rendering.Request) -> Any:
         """PATCH: merge, JSON or strategic merge patch, by content type."""

@@ -2,7 +2,7 @@
 
 The real API server builds the columns from a CRD's additionalPrinterColumns (Name first),
 and renders `date` cells as ages ("5m", "2d3h"), as kubectl shows them; without printer columns it
-shows Name and Age. Deployments and Pods get the columns of the built-in printers.
+shows Name and Age. Deployments, Pods and Events get the columns of the built-in printers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonpath_ng
+
+from . import events
 
 TABLE_ACCEPT = "as=Table"
 DEFAULT_COLUMNS = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
@@ -92,8 +94,18 @@ def _value(obj: dict[str, Any], path: str) -> Any:
     return matches[0] if len(matches) == 1 else matches
 
 
+def _partial(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {
+        key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if key in meta}}
+
+
 def table(objects: list[dict[str, Any]], columns: list[dict[str, Any]] | None,
           resource_version: str, resource: tuple[str, str] = ("", "")) -> dict[str, Any]:
+    if resource in (events.CORE, events.EVENTS_V1):
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
+                "columnDefinitions": events.table_columns(),
+                "rows": [{"cells": events.table_cells(obj), "object": _partial(obj)} for obj in objects]}
     builtin = BUILTIN.get(resource, []) if not columns else []
     columns = columns or DEFAULT_COLUMNS
     definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
@@ -108,9 +120,7 @@ def table(objects: list[dict[str, Any]], columns: list[dict[str, Any]] | None,
                  for c in columns]
         rows.append({
             "cells": [meta.get("name"), *(read(obj) for _, _, read in builtin), *cells],
-            "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {
-                key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                if key in meta}},
+            "object": _partial(obj),
         })
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
             "columnDefinitions": definitions, "rows": rows}
