@@ -434,3 +434,9 @@ def test_events_print_with_the_built_in_event_columns(http: Http):
     [row] = [r for r in table["rows"] if r["object"]["metadata"]["name"] == "ev-d"]
     assert row["cells"][1:4] == ["Normal", "ModelPromoted", "retrainpolicy/churn"]
     assert row["cells"][6] == "ModelPromoted happened" and row["cells"][5] == "retrain-operator"
+
+
+def test_core_discovery_names_its_group_version_v1(http: Http):
+    """Real: /api/v1 says groupVersion "v1"; clients key core resources by it (kubectl get pods)."""
+    assert http.get("/api/v1").json()["groupVersion"] == "v1"
+    assert http.get("/apis/batch/v1").json()["groupVersion"] == "batch/v1"

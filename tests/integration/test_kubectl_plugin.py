@@ -137,6 +137,8 @@ def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenari
     assert sample(metrics, "retrain_drift_checks_total", namespace=ns, policy=name, result="no_drift") == 1
     assert sample(metrics, "retrain_runs_started_total", namespace=ns, policy=name, trigger="manual") == 2
 
+    serving = kubectl("get", "deployments,pods", "-n", ns).stdout
+    assert "deployment.apps/churn-model-canary" in serving and "pod/churn-model-stable-" in serving
     assert "promoted v2" in kubectl("retrain", "promote", name, "-n", ns).stdout
     scenario.wait_status(name, lambda s: (s.get("currentModel") or {}).get("version") == "v2", "v2 to be promoted")
 

@@ -268,9 +268,12 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         return request.resource.group or "", request.resource.plural or ""
 
     async def _serve_version(self, request: rendering.Request) -> Any:
-        """Discovery as the real server lists subresources: no short names or categories of their own
-        (kmock copies the resource's, and kubectl then warns that `rtp` is ambiguous)."""
+        """Discovery as the real server lists it: the core group's groupVersion is "v1" (without it,
+        kubectl finds no core resources and sends `get pods` to metrics.k8s.io), and subresources have
+        no short names or categories of their own (kubectl then warns that `rtp` is ambiguous)."""
         listing = await super()._serve_version(request)
+        if str(listing.get("groupVersion", "")).startswith("/"):  # kmock says "/v1" for the core group
+            listing["groupVersion"] = listing["groupVersion"][1:]
         for entry in listing.get("resources") or []:
             if "/" in entry.get("name", ""):
                 entry.update(shortNames=[], categories=[], singularName="",
