@@ -21,14 +21,20 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, clock_file=clock_file, max_requeue=1.0)
+def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, **options: Any
+                    ) -> Iterator[LocalCluster]:
+    """A started LocalCluster on the session's SeaweedFS, stopped after the module."""
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0, **options)
     local.start()
     try:
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[LocalCluster]:
+    yield from running_cluster(seaweed, tmp_path_factory, clock_file=clock_file)
 
 
 class Scenario:

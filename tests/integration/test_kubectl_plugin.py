@@ -22,7 +22,7 @@ from retrain_operator.sandbox.cluster import LocalCluster
 from retrain_operator.sandbox.seaweed import SeaweedS3
 
 from ..unit.test_argocd_health import health
-from .conftest import Scenario
+from .conftest import Scenario, running_cluster
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -43,14 +43,8 @@ def metrics_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[LocalCluster]:
     """This module's operator also serves its metrics, on 127.0.0.1 only, and logs JSON."""
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0,
-                         operator_args=("--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1",
-                                        "--json-logs"))
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
+    yield from running_cluster(seaweed, tmp_path_factory, operator_args=(
+        "--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1", "--json-logs"))
 
 
 class Kubectl:

@@ -23,15 +23,22 @@ _RENAMED = {"regarding": "involvedObject", "note": "message", "reportingControll
 _SAME = ("eventTime", "series", "reportingInstance", "action", "reason", "related", "type")
 
 
-def to_events_v1(event: Json) -> Json:
-    converted: Json = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": event.get("metadata") or {}}
-    for name in _SAME:
-        if event.get(name) is not None:
-            converted[name] = event[name]
-    for new, old in _RENAMED.items():
-        if event.get(old) not in (None, "", {}):
-            converted[new] = event[old]
+def _convert(event: Json, api_version: str, renamed: dict[str, str]) -> Json:
+    """`renamed` maps each field of the result to the field of `event` it comes from."""
+    converted: Json = {"apiVersion": api_version, "kind": "Event", "metadata": event.get("metadata") or {}}
+    for target, source in [*((name, name) for name in _SAME), *renamed.items()]:
+        if event.get(source) not in (None, "", {}):
+            converted[target] = event[source]
     return converted
+
+
+def to_events_v1(event: Json) -> Json:
+    return _convert(event, "events.k8s.io/v1", _RENAMED)
+
+
+def to_core(event: Json) -> Json:
+    """An events.k8s.io/v1 Event as the v1 Event it is stored as."""
+    return _convert(event, "v1", {old: new for new, old in _RENAMED.items()})
 
 
 def _since(*stamps: Any) -> str:
@@ -67,14 +74,3 @@ def table_cells(event: Json) -> list[Any]:
             core.get("message", ""), _since(first, meta.get("creationTimestamp")),
             int(core.get("count") or series.get("count") or 1), meta.get("name", "")]
 
-
-def to_core(event: Json) -> Json:
-    """An events.k8s.io/v1 Event as the v1 Event it is stored as."""
-    converted: Json = {"apiVersion": "v1", "kind": "Event", "metadata": event.get("metadata") or {}}
-    for name in _SAME:
-        if event.get(name) is not None:
-            converted[name] = event[name]
-    for new, old in _RENAMED.items():
-        if event.get(new) is not None:
-            converted[old] = event[new]
-    return converted
