@@ -108,6 +108,11 @@ def _drift(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.story import run_sandbox
 
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through the sandbox's cleanup, like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     return run_sandbox(Path(args.workdir), keep=args.keep, bad_canary=args.bad_canary)
 
 

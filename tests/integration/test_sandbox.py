@@ -49,3 +49,19 @@ def test_the_sandbox_plays_drift_retraining_canary_and_rollback_and_stops_everyt
     assert len(reports) == 1 and reports[0].read_text().lstrip().startswith("<!doctype html>")
     assert f"drift report of {reports[0].stem.removeprefix('drift-report-')}: {reports[0]}" in output
     assert processes_mentioning(str(workdir)) == []  # SeaweedFS, model servers, Jobs: all stopped
+
+
+def test_a_terminated_sandbox_still_stops_everything_it_started(tmp_path: Path):
+    """SIGTERM (a closed terminal, `timeout`, a CI runner) cleans up as Ctrl-C does."""
+    workdir = tmp_path / "sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
+    process = subprocess.Popen([str(BIN / "retrain-operator"), "sandbox", "--workdir", str(workdir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("3. applying"):  # SeaweedFS, API server and the operator are running by now
+            break
+    assert processes_mentioning(str(workdir)), "nothing was started"
+    process.terminate()
+    assert process.wait(timeout=60) == 128 + 15
+    assert processes_mentioning(str(workdir)) == []

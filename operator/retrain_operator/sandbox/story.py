@@ -59,7 +59,7 @@ def sample_policy(endpoint: str, prometheus_url: str) -> Json:
                 # Local processes share two CPUs with training Jobs: latency is noisy, so a loose ratio.
                 "analysis": {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20,
                              "prometheusUrl": prometheus_url,
-                             "prometheus": [{"name": "live-accuracy-drop", "successCondition": "result <= 0.03",
+                             "prometheus": [{"name": "live-accuracy-drop", "successCondition": "result <= 0.02",
                                              "query": 'sandbox_accuracy_drop{stable="{{version}}", '
                                                       'canary="{{canaryVersion}}"}'}]}}},
         "serving": {"replicas": 2, "router": {"type": "gatewayAPI", "httpRoute": POLICY}},
