@@ -18,20 +18,25 @@ def count(name: str, **labels: str) -> float:
     return value(name, **labels) or 0.0
 
 
-def test_started_and_finished_runs_are_counted_by_trigger_and_outcome():
+def test_started_and_finished_runs_are_counted_by_trigger_and_outcome_rejections_included():
     before_started = count("retrain_runs_started_total", trigger="manual", **LABELS)
-    before_failed = count("retrain_runs_finished_total", outcome="failed", **LABELS)
+    before_failed = count("retrain_runs_finished_total", trigger="schedule", outcome="failed", **LABELS)
+    before_rejected = count("retrain_runs_finished_total", trigger="drift", outcome="rejected", **LABELS)
     metrics.record("ml", "churn", {}, {"activeRun": {"version": "v1", "trigger": {"type": "manual"}}},
                    [Event("Normal", "RunStarted", "v1 started")])
-    failed = {"lastRun": {"startedAt": "2026-11-24T10:00:00Z", "finishedAt": "2026-11-24T10:01:30Z"},
+    failed = {"lastRun": {"startedAt": "2026-11-24T10:00:00Z", "finishedAt": "2026-11-24T10:01:30Z",
+                          "phase": "Failed", "trigger": "schedule"},
               "currentModel": {"version": "v3"}, "phase": "Degraded"}
     metrics.record("ml", "churn", {}, failed, [Event("Warning", "RunFailed", "v4 failed")])
+    rejected = {"lastRun": {"phase": "Rejected", "trigger": "drift"}, "phase": "Ready"}
+    metrics.record("ml", "churn", {}, rejected, [Event("Warning", "GateFailed", "v5 not promoted")])
     assert count("retrain_runs_started_total", trigger="manual", **LABELS) == before_started + 1
-    assert count("retrain_runs_finished_total", outcome="failed", **LABELS) == before_failed + 1
+    assert count("retrain_runs_finished_total", trigger="schedule", outcome="failed", **LABELS) == before_failed + 1
+    assert count("retrain_runs_finished_total", trigger="drift", outcome="rejected", **LABELS) == before_rejected + 1
     assert value("retrain_current_model_version", **LABELS) == 3
     assert count("retrain_training_duration_seconds_sum", **LABELS) >= 90
-    assert value("retrain_policy_phase", phase="Degraded", **LABELS) == 1
-    assert value("retrain_policy_phase", phase="Ready", **LABELS) == 0
+    assert value("retrain_policy_phase", phase="Ready", **LABELS) == 1
+    assert value("retrain_policy_phase", phase="Degraded", **LABELS) == 0
 
 
 def test_drift_scores_per_feature_follow_the_last_check_and_stale_features_disappear():

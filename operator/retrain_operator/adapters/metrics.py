@@ -19,7 +19,8 @@ from ..core.timeutil import from_rfc3339
 RUNS_STARTED = Counter(
     "retrain_runs_started_total", "Training runs started", ["namespace", "policy", "trigger"])
 RUNS_FINISHED = Counter(
-    "retrain_runs_finished_total", "Training runs finished", ["namespace", "policy", "outcome"])
+    "retrain_runs_finished_total", "Training runs finished, by trigger and outcome (succeeded, failed, rejected)",
+    ["namespace", "policy", "trigger", "outcome"])
 RUNS_SKIPPED = Counter(
     "retrain_runs_skipped_total", "Triggers that did not start a run (guards)", ["namespace", "policy"])
 TRAINING_DURATION = Histogram(
@@ -47,6 +48,9 @@ ROLLOUTS = Counter(
     ["namespace", "policy", "outcome"])
 
 PHASES = ("Pending", "Training", "RollingOut", "Ready", "Degraded", "Blocked", "Invalid", "Suspended")
+# The Event that ends a run, and the outcome it means when status.lastRun has no phase.
+RUN_ENDS = {"RunSucceeded": "succeeded", "RunFailed": "failed", "GateFailed": "rejected",
+            "GateInconclusive": "rejected"}
 DRIFT_RESULTS = {"DriftDetected": "drift", "NoDrift": "no_drift", "DriftCheckFailed": "failed"}
 ROLLOUT_ENDS = frozenset({"Succeeded", "RolledBack", "Aborted"})
 # Features with a gauge, per policy: a feature that leaves the top of a later check loses its series.
@@ -67,10 +71,10 @@ def record(namespace: str, policy: str, before: Mapping[str, Any], status: Mappi
         if event.reason == "RunStarted":
             trigger = ((status.get("activeRun") or {}).get("trigger") or {}).get("type", "unknown")
             RUNS_STARTED.labels(trigger=trigger, **labels).inc()
-        elif event.reason in {"RunSucceeded", "RunFailed"}:
-            outcome = "succeeded" if event.reason == "RunSucceeded" else "failed"
-            RUNS_FINISHED.labels(outcome=outcome, **labels).inc()
+        elif event.reason in RUN_ENDS:
             last = status.get("lastRun") or {}
+            outcome = str(last.get("phase") or RUN_ENDS[event.reason]).lower()
+            RUNS_FINISHED.labels(trigger=str(last.get("trigger") or "unknown"), outcome=outcome, **labels).inc()
             started, finished = from_rfc3339(last.get("startedAt")), from_rfc3339(last.get("finishedAt"))
             if started and finished:
                 TRAINING_DURATION.labels(**labels).observe((finished - started).total_seconds())
