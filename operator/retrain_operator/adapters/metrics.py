@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ..core.rollout import FINAL as ROLLOUT_ENDS
 from ..core.runs import version_index
 from ..core.timeutil import from_rfc3339
 
@@ -52,7 +53,6 @@ PHASES = ("Pending", "Training", "RollingOut", "Ready", "Degraded", "Blocked", "
 RUN_ENDS = {"RunSucceeded": "succeeded", "RunFailed": "failed", "GateFailed": "rejected",
             "GateInconclusive": "rejected"}
 DRIFT_RESULTS = {"DriftDetected": "drift", "NoDrift": "no_drift", "DriftCheckFailed": "failed"}
-ROLLOUT_ENDS = frozenset({"Succeeded", "RolledBack", "Aborted"})
 # Features with a gauge, per policy: a feature that leaves the top of a later check loses its series.
 _features: dict[tuple[str, str], set[str]] = {}
 

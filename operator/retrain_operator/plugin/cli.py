@@ -18,11 +18,10 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import __version__
 from ..api import names
+from ..core import promotion
 from ..core.timeutil import to_rfc3339
 from . import tables
 from .report import ReportError, fetch_report
-
-FINAL = {"Succeeded", "RolledBack", "Aborted"}
 
 
 class UserError(Exception):
@@ -109,8 +108,9 @@ def _trigger(session: Session, args: argparse.Namespace) -> int:
 
 def _rollout_command(annotation: str, verb: str):
     def command(session: Session, args: argparse.Namespace) -> int:
-        rolling = (session.policy(args.policy).get("status") or {}).get("rollout") or {}
-        if not rolling or rolling.get("phase") in FINAL:
+        status = session.policy(args.policy).get("status") or {}
+        rolling = status.get("rollout") or {}
+        if not promotion.rollout_active(status):
             raise UserError(f"{args.policy} has no canary rollout in progress"
                             + (f" (the last one, {rolling.get('version')}, {rolling.get('phase')})" if rolling else ""))
         session.annotate(args.policy, annotation, to_rfc3339(_now()))

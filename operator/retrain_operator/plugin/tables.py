@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from ..core import promotion, rollout
 from ..core.timeutil import from_rfc3339
 
 Json = dict[str, Any]
@@ -41,7 +42,7 @@ def canary_cell(status: Json) -> str:
     if not rolling:
         return "-"
     phase = rolling.get("phase", "")
-    if phase in {"Succeeded", "RolledBack", "Aborted"}:
+    if phase in rollout.FINAL:
         return f"{rolling.get('version')} {phase}"
     return f"{rolling.get('version')} {int(rolling.get('weight') or 0)}% {phase}"
 
@@ -72,7 +73,7 @@ def history_rows(policy: Json) -> list[list[str]]:
             state = "current"
         elif entry.get("rejected"):
             state = f"rejected: {entry['rejected']}"
-        elif version == rolling.get("version") and rolling.get("phase") not in {"Succeeded", "RolledBack", "Aborted"}:
+        elif version == rolling.get("version") and promotion.rollout_active(status):
             state = f"canary {int(rolling.get('weight') or 0)}%"
         else:
             state = "superseded"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core import promotion
 from .cluster import LocalCluster
 from .traffic import Traffic
 
@@ -52,7 +53,7 @@ class LiveView:
         current = (status.get("currentModel") or {}).get("version") or "-"
         parts = [f"{status.get('phase', '-')}", f"serving {current}"]
         rolling = status.get("rollout") or {}
-        if rolling and rolling.get("phase") not in {"Succeeded", "RolledBack", "Aborted"}:
+        if promotion.rollout_active(status):
             parts.append(f"canary {rolling.get('version')} at {int(rolling.get('weight') or 0)}% "
                          f"({rolling.get('phase')})")
         active = status.get("activeRun") or {}

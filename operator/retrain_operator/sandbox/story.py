@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import names
+from ..core import rollout
 from ..plugin.tables import age
 from . import sea
 from .cluster import LocalCluster
@@ -29,7 +30,6 @@ POLICY = "sea"
 DATA_BUCKET = "sandbox-data"
 MODEL_BUCKET = "sandbox-models"
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-FINAL = {"Succeeded", "RolledBack", "Aborted"}
 Json = dict[str, Any]
 
 
@@ -81,7 +81,7 @@ def _current(version: str):
 
 def _rollout_of(version: str):
     return lambda status: ((status.get("rollout") or {}).get("version") == version
-                           and status["rollout"].get("phase") in FINAL) or (
+                           and status["rollout"].get("phase") in rollout.FINAL) or (
         (status.get("lastRun") or {}).get("version") == version and (status.get("lastRun") or {}).get("phase")
         in {"Failed", "Rejected"})
 
