@@ -41,13 +41,13 @@ def test_history_marks_current_rejected_canary_and_superseded_versions():
               "rollout": {"version": "v4", "phase": "Paused", "weight": 50},
               "history": [
                   {"version": "v4", "trainedAt": "t4", "trigger": "drift", "parentVersion": "v2",
-                   "metrics": {"accuracy": 0.91, "f1_macro": 0.9, "rows": 10}},
+                   "metrics": {"accuracy": 0.91, "f1Macro": 0.9, "rows": 10}},
                   {"version": "v3", "trigger": "schedule", "rejected": "GateFailed", "metrics": {"zeta": 1.0}},
                   {"version": "v2", "trigger": "manual", "metrics": {}},
                   {"version": "v1", "trigger": "manual", "metrics": {"accuracy": True}}]}
     rows = tables.history_rows(policy(status))
     assert [r[4] for r in rows] == ["canary 50%", "rejected: GateFailed", "current", "superseded"]
-    assert rows[0][5] == "accuracy=0.910 f1_macro=0.900" and rows[1][5] == "zeta=1.000"
+    assert rows[0][5] == "accuracy=0.910 f1Macro=0.900" and rows[1][5] == "zeta=1.000"
     assert rows[2][5] == "-" and rows[3][5] == "-"  # booleans are not metrics
 
 

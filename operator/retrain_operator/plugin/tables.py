@@ -12,7 +12,8 @@ from ..core.timeutil import from_rfc3339
 Json = dict[str, Any]
 STATUS_HEADERS = ["NAME", "PHASE", "MODEL", "LAST TRAINED", "DRIFT", "CANARY", "NEXT RUN", "MESSAGE"]
 HISTORY_HEADERS = ["VERSION", "TRAINED", "TRIGGER", "PARENT", "STATE", "METRICS"]
-PREFERRED_METRICS = ("accuracy", "f1_macro", "roc_auc", "r2", "rmse", "mae")
+# The held-out metrics the trainer writes (retrain_trainer.evaluate), in the order a person reads them.
+PREFERRED_METRICS = ("accuracy", "f1Macro", "f1Weighted", "r2", "rmse", "mae")
 
 
 def age(timestamp: str | None, now: dt.datetime) -> str:
