@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import webbrowser
 from pathlib import Path
@@ -36,11 +37,10 @@ class Session:
         try:
             kubernetes.config.load_kube_config(config_file=kubeconfig, context=context,
                                                client_configuration=configuration)
-            _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
         except (kubernetes.config.ConfigException, FileNotFoundError) as error:
             raise UserError(f"cannot load the kubeconfig: {error}") from error
         if context:
-            contexts, _ = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
             active = next((c for c in contexts if c["name"] == context), active)
         self.namespace = namespace or (active or {}).get("context", {}).get("namespace") or "default"
         self.api_client = kubernetes.client.ApiClient(configuration)
@@ -190,8 +190,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _api_message(error: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(error.body or "{}").get("message") or "")
     except ValueError:

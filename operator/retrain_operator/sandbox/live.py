@@ -45,9 +45,6 @@ class LiveView:
             sys.stdout.write("\r\033[K")
             view._drawn = False
 
-    def _print(self, text: str) -> None:
-        say(text)
-
     def _line(self, status: Json) -> tuple[str, str]:
         """(the line, its part without the accuracy numbers, which change every second)."""
         current = (status.get("currentModel") or {}).get("version") or "-"
@@ -77,13 +74,13 @@ class LiveView:
             key = f"job {item['metadata']['name']}: {state}"
             if key not in self.seen:
                 self.seen.add(key)
-                self._print(f"   · {key}")
+                say(f"   · {key}")
         events = self.cluster.events(self.namespace, self.policy)
         for event in sorted(events, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"])):
             key = f"event {event['metadata']['name']}"
             if key not in self.seen:
                 self.seen.add(key)
-                self._print(f"   · event {event.get('type')} {event.get('reason')}: {event.get('message')}")
+                say(f"   · event {event.get('type')} {event.get('reason')}: {event.get('message')}")
         line, stable_part = self._line(status)
         if self.tty:
             width = shutil.get_terminal_size((120, 20)).columns

@@ -18,8 +18,9 @@ from typing import Any
 
 from ..api import names
 from ..core import rollout
-from ..plugin.tables import age
-from . import sea
+from ..plugin.report import split_uri
+from ..plugin.tables import age, render
+from . import dataset, sea
 from .cluster import LocalCluster
 from .feedback import FeedbackPrometheus
 from .live import LiveView, say
@@ -107,7 +108,7 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
 
             def put(key: str, rows: int, concept: int, seed: int, start: dt.datetime) -> None:
                 table = sea.sea_table(rows, concept, seed, start)
-                s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=_parquet(table))
+                s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=dataset.to_parquet(table))
                 say(f"   s3://{DATA_BUCKET}/{key}: {rows} rows, concept "
                     f"x1 + x2 > {sea.THRESHOLDS[concept]:g}")
 
@@ -185,12 +186,6 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
     return 0 if ok else 1
 
 
-def _parquet(table: Any) -> bytes:
-    from .dataset import to_parquet
-
-    return to_parquet(table)
-
-
 def _linger(view: LiveView, seconds: float) -> None:
     """Keep the live view going a moment, so the numbers settle where a person can read them."""
     end = time.monotonic() + seconds
@@ -202,7 +197,7 @@ def _linger(view: LiveView, seconds: float) -> None:
 def _download(s3: Any, uri: str | None, path: Path) -> str:
     if not uri:
         return "(no report)"
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, key = split_uri(uri)
     path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return str(path)
 
@@ -230,9 +225,7 @@ def _summary(status: Json, live: dict[str, tuple[float, int]]) -> str:
         rows.append([version, str(entry.get("trigger") or "-"), str(entry.get("parentVersion") or "-"),
                      f"{accuracy:.3f}" if isinstance(accuracy, float) else "-",
                      f"{seen[0]:.3f} (n={seen[1]})" if seen else "-", outcome])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["   " + "   ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-             for line in (headers, *rows)]
+    lines = [_indent(render(headers, rows))]
     rolling = status.get("rollout") or {}
     if rolling:
         lines.append(f"\n   last rollout: {rolling.get('version')} {rolling.get('phase')}: "
@@ -247,10 +240,11 @@ def _table(body: Json) -> str:
     columns = [c for c in crd()["spec"]["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
     headers = ["NAME", *(c["name"].upper() for c in columns)]
     values = [body["metadata"]["name"], *(_cell(_json_path(body, c["jsonPath"]), c["type"]) for c in columns)]
-    widths = [max(len(h), len(v)) for h, v in zip(headers, values, strict=True)]
-    line = "   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    row = "   ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
-    return f"   {line.rstrip()}\n   {row.rstrip()}"
+    return _indent(render(headers, [values]))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
 
 
 def _cell(value: Any, type_: str) -> str:
