@@ -203,6 +203,11 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         assert request.resource is not None
         return (request.resource.group or "", request.resource.plural or "", namespace or "", name)
 
+    def _stored_key(self, request: rendering.Request, namespace: str | None, name: str) -> ObjectKey:
+        """Where a read or a create finds the object: events.k8s.io/v1 Events are the stored v1 Events."""
+        key = self._key(request, namespace, name)
+        return (*events.CORE, key[2], key[3]) if (key[0], key[1]) == events.EVENTS_V1 else key
+
     def _group_version(self, request: rendering.Request) -> str:
         assert request.resource is not None
         group, version = request.resource.group, request.resource.version
@@ -305,7 +310,9 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
 
     async def _serve_fetch(self, request: rendering.Request) -> Any:
         self._info(request)
-        obj = dict(self._stored(request)).get(self._key(request, request.namespace, request.name or ""))
+        obj = self._store.get(self._stored_key(request, request.namespace, request.name or ""))
+        if obj is not None and self._resource_key(request) == events.EVENTS_V1:
+            obj = events.to_events_v1(obj)
         if obj is None:
             raise KubernetesObjectNotFoundError(message=f"{request.resource.plural} {request.name!r} not found")
         if tables.wants_table(request.headers.get("Accept")):
@@ -385,9 +392,7 @@ class FaithfulKubernetes(kmock.KubernetesEmulator):
         if as_events_v1:  # one resource, two APIs: stored as the v1 Event
             obj = events.to_core(obj)
         async with self._lock_:
-            key = self._key(request, meta.get("namespace"), meta["name"])
-            if as_events_v1:
-                key = (*events.CORE, key[2], key[3])
+            key = self._stored_key(request, meta.get("namespace"), meta["name"])
             if key in self._store:
                 raise KubernetesError(status=409, reason="AlreadyExists",
                                       message=f'{request.resource.plural} "{meta["name"]}" already exists')
