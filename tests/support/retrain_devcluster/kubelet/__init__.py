@@ -1,0 +1,1 @@
+"""The process kubelet (see kubelet.py)."""
