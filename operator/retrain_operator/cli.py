@@ -46,17 +46,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_executor(args: argparse.Namespace) -> int:
-    from .adapters.kube import load_api_client
-    from .sandbox.local_executor import LocalExecutor
-
-    executor = LocalExecutor(load_api_client(args.kubeconfig), Path(args.workdir), namespace=args.namespace)
-    signal.signal(signal.SIGTERM, lambda *_: executor.stop())
-    signal.signal(signal.SIGINT, lambda *_: executor.stop())
-    executor.run_forever()
-    return 0
-
-
 def _crd(args: argparse.Namespace) -> int:
     from .api.crd import render_yaml
 
@@ -140,12 +129,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--json-logs", action="store_true")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(func=_run)
-
-    executor = sub.add_parser("local-executor", help="run Jobs as local processes (no cluster needed)")
-    executor.add_argument("--kubeconfig", default=None)
-    executor.add_argument("--namespace", default=None)
-    executor.add_argument("--workdir", default=".sandbox/jobs")
-    executor.set_defaults(func=_local_executor)
 
     crd = sub.add_parser("crd", help="print the RetrainPolicy CustomResourceDefinition")
     crd.set_defaults(func=_crd)

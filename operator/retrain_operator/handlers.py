@@ -11,19 +11,26 @@ import asyncio
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from .adapters import metrics
-from .api import names
+from .api import kubenames, names
 from .reconcile import Context, reconcile
 
 log = logging.getLogger(__name__)
 
 # Set by the CLI before kopf starts (kopf handlers are module-level by design).
 CONTEXT: Context | None = None
-ERROR_BACKOFF = 10.0
+ERROR_BACKOFF = 10.0  # after the first failed reconcile; doubled for each further one in a row
+ERROR_BACKOFF_CAP = 300.0
+
+
+def error_backoff(failures: int) -> float:
+    """Seconds to wait after `failures` reconciles in a row raised: 10, 20, 40, ... up to 300."""
+    return min(ERROR_BACKOFF_CAP, ERROR_BACKOFF * 2 ** max(0, failures - 1))
 
 
 class Wakeups:
@@ -72,15 +79,19 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float)
 async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
     assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
     wake = WAKEUPS.event(namespace, name)
+    failures = 0
     try:
         while not stopped:
             wake.clear()
             try:
                 delay = await reconcile(CONTEXT, namespace, name)
+                failures = 0
             except Exception:
-                log.exception("reconcile of %s/%s failed; retrying in %ss", namespace, name, ERROR_BACKOFF)
+                failures += 1
+                delay = error_backoff(failures)
+                log.exception("reconcile of %s/%s failed (%d in a row); retrying in %ss", namespace, name, failures,
+                              delay)
                 metrics.RECONCILE_ERRORS.labels(namespace=namespace, policy=name).inc()
-                delay = ERROR_BACKOFF
             await _sleep(stopped, wake, delay)
     finally:
         WAKEUPS.forget(namespace, name)
@@ -93,11 +104,12 @@ def policy_changed(name: str, namespace: str, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
-def job_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
-    WAKEUPS.wake(namespace, labels.get(names.LABEL_POLICY))
+def job_changed(namespace: str, meta: Mapping[str, Any], **_: Any) -> None:
+    # The owner's name, not the policy label: that one is hashed for names longer than 63.
+    WAKEUPS.wake(namespace, kubenames.policy_of(meta))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
-def deployment_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
+def deployment_changed(namespace: str, meta: Mapping[str, Any], **_: Any) -> None:
     """Model server pods became Ready (or stopped being): a rollout may move on."""
-    WAKEUPS.wake(namespace, labels.get(names.LABEL_POLICY))
+    WAKEUPS.wake(namespace, kubenames.policy_of(meta))

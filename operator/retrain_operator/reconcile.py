@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes.client.rest import ApiException
 
 from .adapters import metrics, prometheus
 from .adapters.clock import Clock
-from .adapters.kube import Kube
+from .adapters.kube import Kube, NotOwned
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
 from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
-from .core import analysis, rollout, serving
-from .core.decide import MAX_REQUEUE, Plan, PolicyState, Settings, decide
+from .core import analysis, apply_errors, rollout, serving
+from .core.apply_errors import ApplyFailure
+from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
 from .core.observed import (
     ArtifactOutcome,
     DriftOutcome,
@@ -92,7 +94,9 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
         stable, canary = await asyncio.gather(*(
             asyncio.to_thread(ctx.kube.read_deployment, policy.namespace, serving.deployment_name(policy.name, role))
             for role in (serving.STABLE, serving.CANARY)))
-        serving_view = ServingView(stable=stable, canary=canary)
+        # Only Deployments the policy controls count; one of our name that is not is refused when applied.
+        serving_view = ServingView(stable=stable if _owned(stable or {}, policy.uid) else None,
+                                   canary=canary if _owned(canary or {}, policy.uid) else None)
     return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views,
                     serving=serving_view), storage
 
@@ -153,36 +157,75 @@ async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyS
                                metrics=scraped)
 
 
-def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observed: Observed, body: dict) -> None:
+def _refused(step: str, kind: str, name: str, error: ApiException) -> ApplyFailure:
+    return apply_errors.from_api_error(step, kind, name, error.status, error.body, error.reason or "")
+
+
+def _create_job(ctx: Context, policy: PolicyState, job: dict[str, Any]) -> ApplyFailure | None:
+    """Create the planned Job; a refusal comes back as a typed failure, not an exception."""
+    try:
+        created_job, created = ctx.kube.create_job(job)
+    except ApiException as error:
+        return _refused(apply_errors.JOB, "Job", job["metadata"]["name"], error)
+    log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",
+             created_job["metadata"]["name"], policy.namespace, policy.name)
+    return None
+
+
+ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
+
+
+def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observed: Observed) -> ApplyFailure | None:
+    """Services, then Deployments, then route weights; stops at the first refusal and returns it.
+
+    Stopping there is what keeps the model serving: weights never move towards a canary whose
+    Deployment was not updated, and nothing is ever deleted or scaled down because of a refusal."""
+    step = apply_errors.SERVING
     existing = {serving.deployment_name(policy.name, serving.STABLE): observed.serving.stable,
                 serving.deployment_name(policy.name, serving.CANARY): observed.serving.canary}
     for service in plan.services:
-        ctx.kube.ensure_service(service)
+        name = service["metadata"]["name"]
+        try:
+            ctx.kube.ensure_service(service)
+        except NotOwned as error:
+            return apply_errors.not_owned(step, error.kind, error.name, error.message)
+        except ApiException as error:
+            return _refused(step, "Service", name, error)
     for deployment in plan.deployments:
-        ctx.kube.apply_deployment(deployment, existing.get(deployment["metadata"]["name"]))
+        name = deployment["metadata"]["name"]
+        try:
+            ctx.kube.apply_deployment(deployment, existing.get(name))
+        except NotOwned as error:
+            return apply_errors.not_owned(step, error.kind, error.name, error.message)
+        except ApiException as error:
+            return _refused(step, "Deployment", name, error)
     if plan.router == "replicas" or not plan.route_name:
-        return
-    route = ctx.kube.read_route(policy.namespace, plan.router, plan.route_name)
+        return None
+    kind = ROUTE_KINDS.get(plan.router, plan.router)
+    try:
+        route = ctx.kube.read_route(policy.namespace, plan.router, plan.route_name)
+    except ApiException as error:
+        return _refused(step, kind, plan.route_name, error)
     if route is None:
-        message = f"the {plan.router} route {plan.route_name} does not exist; canary weights cannot be set"
-        log.warning("%s/%s: %s", policy.namespace, policy.name, message)
-        kopf.event(body, type="Warning", reason="RouteNotFound", message=message)
-        return
+        return ApplyFailure(step=step, kind=kind, name=plan.route_name, code=404, reason=apply_errors.ROUTE_NOT_FOUND,
+                            api_reason="NotFound",
+                            message=f"the {plan.router} route {plan.route_name} does not exist; canary weights "
+                                    f"cannot be set (create it with a rule to the {plan.stable_service} Service)")
     make = serving.httproute_patch if plan.router == "gatewayAPI" else serving.virtualservice_patch
     operations = make(route, plan.stable_service, plan.canary_service, plan.weight, plan.port, plan.mirror)
     if operations:
-        ctx.kube.patch_route(policy.namespace, plan.router, plan.route_name, operations)
+        try:
+            ctx.kube.patch_route(policy.namespace, plan.router, plan.route_name, operations)
+        except ApiException as error:
+            return _refused(step, kind, plan.route_name, error)
         log.info("%s/%s: %s %s weights stable %d%% / canary %d%%", policy.namespace, policy.name, plan.router,
                  plan.route_name, 100 - plan.weight, plan.weight)
+    return None
 
 
-async def reconcile(ctx: Context, namespace: str, name: str) -> float:
-    """Reconcile once; returns the seconds until the next look."""
-    body = await asyncio.to_thread(ctx.kube.get_policy, namespace, name)
-    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-        return ctx.max_requeue
-    policy = _state(body)
-    observed, storage = await _observe(ctx, policy)
+async def _decide(ctx: Context, policy: PolicyState, observed: Observed,
+                  storage: PolicyStorage | None) -> tuple[Plan, Observed]:
+    """Decide, gathering the facts each decision asks for (at most three rounds)."""
     plan = decide(policy, observed, ctx.clock.now(), ctx.settings)
     for _ in range(3):  # each round answers the facts the previous decision asked for
         if not plan.wants:
@@ -191,27 +234,73 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         plan = decide(policy, observed, ctx.clock.now(), ctx.settings)
     if plan.wants:
         raise RuntimeError(f"decision still wants {plan.wants} after gathering")
+    return plan, observed
 
+
+async def reconcile(ctx: Context, namespace: str, name: str) -> float:
+    """Reconcile once; returns the seconds until the next look.
+
+    What the API server refuses while the plan is applied does not escape: it is recorded in
+    status (core/apply_errors.py), the whole status is still written, and a Warning Event and a log
+    line say it. A refused Job means the run did not start: the decision is made again knowing
+    that, so the status never claims a Job that does not exist."""
+    body = await asyncio.to_thread(ctx.kube.get_policy, namespace, name)
+    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return ctx.max_requeue
+    policy = _state(body)
+    before = policy.status
+    observed, storage = await _observe(ctx, policy)
+    plan, observed = await _decide(ctx, policy, observed, storage)
+
+    failures: list[ApplyFailure] = []
+    job_created = False
     if plan.create_job is not None:
-        job, created = await asyncio.to_thread(ctx.kube.create_job, plan.create_job)
-        log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",
-                 job["metadata"]["name"], namespace, name)
-    if plan.serving is not None:
-        await asyncio.to_thread(_apply_serving, ctx, policy, plan.serving, observed, body)
-    rolling = plan.status.get("rollout") or {}
+        failure = await asyncio.to_thread(_create_job, ctx, policy, plan.create_job)
+        if failure is None:
+            job_created = True
+        else:
+            failures.append(failure)
+            refused = apply_errors.record(before, failure, ctx.clock.now(), policy.generation)
+            plan, observed = await _decide(ctx, dataclasses.replace(policy, status=refused), observed, storage)
+            if plan.create_job is not None:  # the decision waits out the backoff; never retry at once
+                log.error("%s/%s: the decision planned Job %s again right after it was refused; not created",
+                          namespace, name, plan.create_job["metadata"]["name"])
+    status = plan.status
+    if job_created:
+        status = apply_errors.clear(status, apply_errors.JOB)
+    now = ctx.clock.now()
+    if plan.serving is None:
+        status = apply_errors.clear(status, apply_errors.SERVING)
+    elif apply_errors.waiting(status, apply_errors.SERVING, now, policy.generation) is None:
+        failure = await asyncio.to_thread(_apply_serving, ctx, policy, plan.serving, observed)
+        if failure is None:
+            status = apply_errors.clear(status, apply_errors.SERVING)
+        else:
+            failures.append(failure)
+            status = apply_errors.record(status, failure, now, policy.generation)
+    status = apply_errors.summarise(status, now, policy.generation)
+    events = list(plan.events)
+    for failure in failures:
+        entry = apply_errors.records(status).get(failure.step) or {}
+        events.append(Event("Warning", failure.reason, apply_errors.describe(entry)))
+
+    rolling = status.get("rollout") or {}
     if rolling.get("phase") in rollout.FINAL:
         ctx.baselines.pop((namespace, name, str(rolling.get("version"))), None)  # that rollout is over
-    if plan.status != policy.status:
-        await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name,
-                                _status_patch(policy.status, plan.status))
-    for event in plan.events:
+    if status != before:
+        await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name, _status_patch(before, status))
+    for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         level = logging.WARNING if event.type == "Warning" else logging.INFO
         log.log(level, "%s/%s %s: %s", namespace, name, event.reason, event.message)
-    metrics.record(namespace, name, policy.status, plan.status, plan.events)
+    metrics.record(namespace, name, before, status, events)
     if plan.prune_versions and storage is not None:
         try:
             await asyncio.to_thread(storage.prune, list(plan.prune_versions))
         except Exception:  # pruning is housekeeping: never fail a reconcile for it
             log.exception("pruning %s of %s/%s failed", plan.prune_versions, namespace, name)
-    return min(plan.requeue_after, ctx.max_requeue)
+    delay = plan.requeue_after
+    retry = apply_errors.seconds_to_next_attempt(status, now)
+    if retry is not None:
+        delay = min(delay, max(MIN_REQUEUE, retry))
+    return min(delay, ctx.max_requeue)

@@ -33,7 +33,7 @@ app.kubernetes.io/name: retrain-operator
   verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [create]
+  verbs: [get, create, patch]
 # Canary analysis: the model servers' /metrics, through the API server's pod proxy.
 - apiGroups: [""]
   resources: [pods]

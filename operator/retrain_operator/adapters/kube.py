@@ -12,9 +12,18 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from ..api import names
+from ..api import kubenames, names
+from ..core import serving
 
 Json = dict[str, Any]
+
+
+class NotOwned(Exception):
+    """An object of the name the operator needs exists but is not controlled by the policy: never adopted."""
+
+    def __init__(self, kind: str, name: str, message: str):
+        super().__init__(message)
+        self.kind, self.name, self.message = kind, name, message
 
 
 def load_api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
@@ -52,7 +61,7 @@ class Kube:
             names.GROUP, names.VERSION, namespace, names.PLURAL, name, patch, _preload_content=False))
 
     def list_jobs(self, namespace: str, policy: str) -> list[Json]:
-        selector = f"{names.LABEL_POLICY}={policy},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+        selector = f"{names.LABEL_POLICY}={kubenames.policy_label(policy)},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         result = _json(self.batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))
         return list(result.get("items") or [])
 
@@ -90,7 +99,9 @@ class Kube:
             raise
 
     def apply_deployment(self, manifest: Json, existing: Json | None) -> None:
-        """Create, or patch what differs: the spec (the operator owns it all) and our labels."""
+        """Create, or patch what differs: the spec (the operator owns it all) and our labels.
+
+        A Deployment of that name that the policy does not control raises NotOwned, untouched."""
         meta = manifest["metadata"]
         if existing is None:
             try:
@@ -100,19 +111,50 @@ class Kube:
                 if error.status != 409:
                     raise
                 existing = self.read_deployment(meta["namespace"], meta["name"]) or {}
+        if not serving.owned_by(existing, serving.owner_uid(manifest)):
+            raise NotOwned("Deployment", meta["name"], (
+                f"Deployment {meta['name']} exists but is not owned by this policy (it has "
+                f"{serving.owners(existing)}); the operator does not adopt it: delete or rename it"))
+        wanted_meta = {key: meta[key] for key in ("labels", "annotations") if meta.get(key)}
         if _covers(existing.get("spec") or {}, manifest["spec"]) and \
-                _covers((existing.get("metadata") or {}).get("labels") or {}, meta["labels"]):
+                _covers(existing.get("metadata") or {}, wanted_meta):
             return
-        patch = {"metadata": {"labels": meta["labels"]}, "spec": manifest["spec"]}
+        patch = {"metadata": wanted_meta, "spec": manifest["spec"]}
         self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _preload_content=False)
 
-    def ensure_service(self, manifest: Json) -> None:
-        meta = manifest["metadata"]
+    def read_service(self, namespace: str, name: str) -> Json | None:
         try:
-            self.core.create_namespaced_service(meta["namespace"], manifest, _preload_content=False)
+            return _json(self.core.read_namespaced_service(name, namespace, _preload_content=False))
         except ApiException as error:
-            if error.status != 409:  # exists: adopted as it is (users may annotate it)
-                raise
+            if error.status == 404:
+                return None
+            raise
+
+    def ensure_service(self, manifest: Json) -> str:
+        """Read first; create when absent, patch only the fields the operator manages when they differ.
+
+        Returns what was done (serving.CREATE, KEEP or PATCH); a Service of that name that the
+        policy does not control raises NotOwned and is left as it is."""
+        meta = manifest["metadata"]
+        existing = self.read_service(meta["namespace"], meta["name"])
+        if existing is None:
+            try:
+                self.core.create_namespaced_service(meta["namespace"], manifest, _preload_content=False)
+                return serving.CREATE
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+            # Created by someone else between our read and our create: judge that one.
+            existing = self.read_service(meta["namespace"], meta["name"])
+            if existing is None:
+                raise RuntimeError(f"Service {meta['name']} exists (409) but cannot be read")
+        change = serving.service_change(existing, manifest)
+        if change.action == serving.NOT_OWNED:
+            raise NotOwned("Service", meta["name"], change.message)
+        if change.action == serving.PATCH:
+            self.core.patch_namespaced_service(meta["name"], meta["namespace"], change.patch,
+                                               _content_type="application/merge-patch+json", _preload_content=False)
+        return change.action
 
     def read_route(self, namespace: str, kind: str, name: str) -> Json | None:
         group, version, plural = ROUTES[kind]

@@ -16,6 +16,9 @@ LABEL_PURPOSE = f"{GROUP}/purpose"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "retrain-operator"
 
+# On an object whose policy label value had to be shortened (kubenames.policy_label): the full name.
+ANNOTATION_POLICY = f"{GROUP}/policy"
+
 # Annotations a user (or a GitOps tool) sets on a policy to ask for something.
 ANNOTATION_TRIGGER = f"{GROUP}/trigger"
 

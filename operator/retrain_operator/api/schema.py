@@ -20,6 +20,14 @@ CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
 QUANTITY = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
             r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An object name the operator passes on unchanged (a ServiceAccount, PriorityClass, RuntimeClass).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Label values and label keys (prefix/name), as pod specs carry them in nodeSelector and tolerations:
+# the operator cannot shorten these, so the API server checks them at admission.
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# (A toleration's key may be empty: with operator Exists it tolerates every taint.)
+LABEL_KEY = (r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+             r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 GPU = "nvidia.com/gpu"
 METRICS = ["accuracy", "f1Weighted", "f1Macro", "r2", "rmse", "mae"]
 REGRESSION_METRICS = ["r2", "rmse", "mae"]
@@ -53,6 +61,11 @@ def _names(task: str | None = None, incremental: bool | None = None) -> list[str
 
 def _cel_list(items: list[str]) -> str:
     return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
+def _node_selector(description: str) -> Schema:
+    return {"type": "object", "description": description, "maxProperties": 64,
+            "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
 
 
 def _quantities(description: str) -> Schema:
@@ -171,9 +184,9 @@ def triggers_schema() -> Schema:
 
 def training_schema() -> Schema:
     toleration = _obj("A toleration.", {
-        "key": _str("Taint key.", maxLength=253),
+        "key": _str("Taint key.", pattern=LABEL_KEY, maxLength=317),
         "operator": _str("Exists or Equal.", enum=["Exists", "Equal"]),
-        "value": _str("Taint value.", maxLength=253),
+        "value": _str("Taint value.", pattern=LABEL_VALUE, maxLength=63),
         "effect": _str("Taint effect.", enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
         "tolerationSeconds": _int("How long to tolerate a NoExecute taint.", minimum=0),
     })
@@ -216,15 +229,14 @@ def training_schema() -> Schema:
                      f"string(self.requests['{GPU}']) == string(self.limits['{GPU}']))",
              "message": "a GPU request must equal the GPU limit"},
         ]}),
-        "nodeSelector": {"type": "object", "description": "Node labels the trainer pod needs.",
-                         "additionalProperties": {"type": "string"}, "maxProperties": 64},
+        "nodeSelector": _node_selector("Node labels the trainer pod needs."),
         "tolerations": {"type": "array", "description": "Tolerations of the trainer pod.", "items": toleration,
                         "maxItems": 64},
         "affinity": {"type": "object", "description": "Affinity of the trainer pod (core/v1 Affinity).",
                      "x-kubernetes-preserve-unknown-fields": True},
-        "runtimeClassName": _str("Runtime class, e.g. nvidia.", maxLength=253),
-        "serviceAccountName": _str("Service account of the trainer pod.", maxLength=253),
-        "priorityClassName": _str("Priority class of the trainer pod.", maxLength=253),
+        "runtimeClassName": _str("Runtime class, e.g. nvidia.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "serviceAccountName": _str("Service account of the trainer pod.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "priorityClassName": _str("Priority class of the trainer pod.", pattern=DNS_SUBDOMAIN, maxLength=253),
         "backoffLimit": _int("Retries of a failed trainer pod.", minimum=0, maximum=20, default=2),
         "activeDeadlineSeconds": _int("Longest a run may take.", minimum=1, default=3600),
         "ttlSecondsAfterFinished": _int("Delete a finished Job after this long.", minimum=0, default=86400),
@@ -333,8 +345,7 @@ def serving_schema() -> Schema:
             "requests": _quantities("Requested resources."),
             "limits": _quantities("Resource limits."),
         }),
-        "nodeSelector": {"type": "object", "description": "Node labels the model server pods need.",
-                         "additionalProperties": {"type": "string"}, "maxProperties": 64},
+        "nodeSelector": _node_selector("Node labels the model server pods need."),
         "tolerations": {"type": "array", "description": "Tolerations of the model server pods.",
                         "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}, "maxItems": 64},
         "capture": _obj("Write a sample of live requests where drift checks read them.", {
@@ -393,7 +404,7 @@ def status_schema() -> Schema:
                 "message": _str("A one-line summary."),
                 "observedGeneration": _int("The generation this status describes."),
                 "conditions": {"type": "array", "description": "Ready, Training, Trained, DriftDetected, "
-                                                                             "Progressing.",
+                                                                             "Progressing, Stalled.",
                                "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
                                "items": _obj("A condition.", {
                                    "type": _str("Condition type."), "status": _str("True, False or Unknown."),
@@ -420,6 +431,10 @@ def status_schema() -> Schema:
                             "description": "What the model server Deployments run."},
                 "canary": {"type": "string", "nullable": True,
                            "description": "The version in a canary rollout and its weight (kubectl get)."},
+                "applyErrors": {"type": "object", "nullable": True, "x-kubernetes-preserve-unknown-fields": True,
+                                "description": "Writes the API server refused, per step (job, serving): reason, "
+                                               "kind, name, code, apiReason, message, attempts, firstFailedAt, "
+                                               "lastAttemptAt, nextAttemptAt, observedGeneration."},
             }}
 
 

@@ -18,6 +18,9 @@ TRAINING = "Training"
 TRAINED = "Trained"
 DRIFT_DETECTED = "DriftDetected"
 PROGRESSING = "Progressing"  # a canary rollout is under way
+# The API server refuses a write the operator needs (core/apply_errors.py). Present from the first
+# refusal on: True with the refusal's reason while one is outstanding, then False (`Accepted`).
+STALLED = "Stalled"
 
 
 def set_condition(

@@ -16,8 +16,8 @@ from typing import Any
 from ..api import names
 from ..api.spec import PolicySpec
 from ..artifacts.layout import version_prefix
+from . import apply_errors, gates, promotion, rollout
 from . import conditions as cond
-from . import gates, promotion, rollout
 from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, DriftJobView, JobView, Observed
 from .runs import Trigger, check_index, version_index, version_name
@@ -114,7 +114,8 @@ class _Decision:
         self.now = now
         self.settings = settings
         self.old = policy.status or {}
-        self.status: dict[str, Any] = copy.deepcopy(self.old)
+        # Refused writes of an older spec are forgotten: a changed spec is tried at once.
+        self.status: dict[str, Any] = copy.deepcopy(apply_errors.expire(self.old, policy.generation))
         self.status["observedGeneration"] = policy.generation
         self.events: list[Event] = []
         self.requeue: list[float] = [MAX_REQUEUE]
@@ -173,6 +174,9 @@ class _Decision:
         if not self.status.get("activeRun") and not self.status.get("activeDriftCheck") and self.create_job is None \
                 and not promotion.rollout_active(self.status):
             self._maybe_start_drift_check(spec)
+        if self.create_job is None and not self._job_waiting():
+            # Nothing wants a Job now and the backoff is over: the old refusal no longer stalls anything.
+            self.status = apply_errors.clear(self.status, apply_errors.JOB)
         self._summarise(spec)
         return self._plan()
 
@@ -195,6 +199,15 @@ class _Decision:
         self.status["message"] = message
         self.requeue.append(INVALID_REQUEUE)
         return self._plan()
+
+    def _job_waiting(self) -> dict[str, Any] | None:
+        """The refused Job creation whose backoff has not run out yet (then no Job is planned)."""
+        entry = apply_errors.waiting(self.status, apply_errors.JOB, self.now, self.policy.generation)
+        if entry:
+            due = from_rfc3339(entry.get("nextAttemptAt"))
+            if due is not None:
+                self.requeue.append((due - self.now).total_seconds())
+        return entry
 
     def _recorded_index(self) -> int:
         last = self.status.get("lastRun") or {}
@@ -419,6 +432,11 @@ class _Decision:
         trigger = self._pending_trigger(spec)
         if trigger is None:
             return None
+        refused = self._job_waiting()
+        if refused:  # the trigger stays pending: the run starts once the API server takes the Job
+            self.idle_reason = (str(refused.get("reason")),
+                                f"{trigger.type} run waits: {apply_errors.describe(refused)}")
+            return None
         cooldown_until = self._cooldown_until(spec)
         bypass = trigger.type == "manual" and spec.triggers.manual_bypasses_cooldown
         if cooldown_until and cooldown_until > self.now and not bypass:
@@ -566,6 +584,8 @@ class _Decision:
         due = last + drift.interval if last else self.now
         if due > self.now:
             self.requeue.append((due - self.now).total_seconds())
+            return
+        if self._job_waiting():
             return
         index = int(self.status.get("driftCounter") or 0) + 1
         check_id = f"d{index}"

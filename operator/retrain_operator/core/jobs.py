@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import names
+from ..api import kubenames, names
 from ..api.spec import PolicySpec
 from .runs import Trigger, job_name, version_index
 
@@ -99,7 +99,7 @@ def credential_env(spec: PolicySpec) -> list[dict[str, Any]]:
 
 def labels_for(policy: str, version: str | None = None, purpose: str = "train") -> dict[str, str]:
     labels = {
-        names.LABEL_POLICY: policy,
+        names.LABEL_POLICY: kubenames.policy_label(policy),
         names.LABEL_PURPOSE: purpose,
         names.LABEL_MANAGED_BY: names.MANAGED_BY,
     }
@@ -179,7 +179,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
             # A node drained or a pod preempted is not the trainer's fault: do not count it.
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]},
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        "template": {"metadata": kubenames.annotate({"labels": labels}, policy.name), "spec": pod_spec},
     }
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = int(deadline)
@@ -192,7 +192,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
             "name": name,
             "namespace": policy.namespace,
             "labels": labels,
-            "annotations": annotations,
+            "annotations": {**kubenames.policy_annotations(policy.name), **annotations},
             "ownerReferences": [owner_reference(policy)],
         },
         "spec": job_spec,

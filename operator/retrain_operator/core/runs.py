@@ -6,12 +6,11 @@ crash computes the same Job name and adopts the Job instead of creating a second
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-_MAX_NAME = 63  # the `job-name` label the Job controller sets must fit in a label value
+from ..api import kubenames
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,5 @@ def check_index(check_id: str | None) -> int:
 
 
 def job_name(policy: str, version: str) -> str:
-    """`<policy>-<version>`, shortened with a hash when too long, always a valid DNS label."""
-    name = f"{policy}-{version}"
-    if len(name) <= _MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    keep = _MAX_NAME - len(version) - len(digest) - 2
-    return f"{policy[:keep].rstrip('-')}-{digest}-{version}"
+    """`<policy>-<version>`, shortened with a hash when too long (kubenames.job_name)."""
+    return kubenames.job_name(policy, version)

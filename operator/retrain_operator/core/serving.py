@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import names
+from ..api import kubenames, names
 from ..api.spec import PolicySpec
 from .jobs import PolicyRef, credential_env, owner_reference
 
@@ -24,15 +24,17 @@ Json = dict[str, Any]
 
 
 def deployment_name(policy: str, role: str) -> str:
-    return f"{policy}-model-{role}"
+    """`<policy>-model-<role>`, shortened with a hash when that is no valid DNS-1123 label."""
+    return kubenames.deployment_name(policy, role)
 
 
 def service_name(policy: str, role: str | None = None) -> str:
-    return f"{policy}-model" + (f"-{role}" if role else "")
+    """`<policy>-model[-<role>]`, shortened with a hash when that is no valid DNS-1035 label."""
+    return kubenames.service_name(policy, role)
 
 
 def selector(policy: str, role: str | None = None) -> dict[str, str]:
-    labels = {**SERVER_LABEL, names.LABEL_POLICY: policy}
+    labels = {**SERVER_LABEL, names.LABEL_POLICY: kubenames.policy_label(policy)}
     if role:
         labels[names.LABEL_ROLE] = role
     return labels
@@ -87,16 +89,17 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": deployment_name(policy.name, role), "namespace": policy.namespace,
-                     "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY,
-                                names.LABEL_MODEL_VERSION: served.version},
-                     "ownerReferences": [owner_reference(policy)]},
+        "metadata": kubenames.annotate({
+            "name": deployment_name(policy.name, role), "namespace": policy.namespace,
+            "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY,
+                       names.LABEL_MODEL_VERSION: served.version},
+            "ownerReferences": [owner_reference(policy)]}, policy.name),
         "spec": {
             "replicas": served.replicas,
             "selector": {"matchLabels": selector(policy.name, role)},
             # Capacity never drops while a new version rolls in: surge first, then retire.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+            "template": {"metadata": kubenames.annotate({"labels": pod_labels}, policy.name), "spec": pod_spec},
         },
     }
 
@@ -109,13 +112,86 @@ def services(policy: PolicyRef, spec: PolicySpec) -> list[Json]:
         result.append({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": service_name(policy.name, role), "namespace": policy.namespace,
-                         "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY},
-                         "ownerReferences": [owner_reference(policy)]},
-            "spec": {"selector": selector(policy.name, role),
+            "metadata": kubenames.annotate({
+                "name": service_name(policy.name, role), "namespace": policy.namespace,
+                "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY},
+                "ownerReferences": [owner_reference(policy)]}, policy.name),
+            "spec": {"type": "ClusterIP", "selector": selector(policy.name, role),
                      "ports": [{"name": "http", "port": serving.port, "targetPort": "http"}]},
         })
     return result
+
+
+# -- existing objects: ours or not, and what to change ------------------------------------------
+
+CREATE, KEEP, PATCH, NOT_OWNED = "create", "keep", "patch", "not-owned"
+
+
+def owner_uid(manifest: Json) -> str:
+    """The uid of the policy a manifest of ours belongs to (its controller reference)."""
+    return str(((manifest.get("metadata") or {}).get("ownerReferences") or [{}])[0].get("uid") or "")
+
+
+def owned_by(obj: Json | None, uid: str) -> bool:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(ref.get("uid") == uid for ref in refs)
+
+
+def owners(obj: Json | None) -> str:
+    """Who owns an object, for a message: `Kind/name (uid ...)`, or `no owner`."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return ", ".join(f"{r.get('kind')}/{r.get('name')} (uid {r.get('uid')})" for r in refs) or "no owner"
+
+
+@dataclass(frozen=True)
+class ServiceChange:
+    """What to do about one Service: create it, leave it, patch it (a JSON merge patch), or refuse it."""
+
+    action: str  # CREATE | KEEP | PATCH | NOT_OWNED
+    patch: Json | None = None
+    message: str = ""
+
+
+def _ports_cover(actual: list[Json], wanted: list[Json]) -> bool:
+    """The server adds `protocol` (and node ports for other types); those do not count as a difference."""
+    return len(actual) == len(wanted) and all(
+        all(a.get(key) == value for key, value in w.items()) for a, w in zip(actual, wanted, strict=True))
+
+
+def service_change(existing: Json | None, wanted: Json) -> ServiceChange:
+    """Compare a Service as it is with ours: only the fields the operator manages count.
+
+    Managed: `spec.selector` (exactly), `spec.ports`, `spec.type`, and the labels and annotations
+    the operator sets (other labels and annotations stay). Everything else (clusterIP, session
+    affinity, a user's annotations) is the server's or the user's. A Service that is not
+    controlled by the policy (another owner or none) is never adopted."""
+    if existing is None:
+        return ServiceChange(CREATE)
+    meta, uid = wanted["metadata"], owner_uid(wanted)
+    if not owned_by(existing, uid):
+        return ServiceChange(NOT_OWNED, message=(
+            f"Service {meta['name']} exists but is not owned by this policy (uid {uid}; it has {owners(existing)}); "
+            "the operator does not adopt it: delete or rename it"))
+    have_meta, have_spec, want_spec = existing.get("metadata") or {}, existing.get("spec") or {}, wanted["spec"]
+    patch: Json = {}
+    for field in ("labels", "annotations"):
+        have = have_meta.get(field) or {}
+        differ = {key: value for key, value in (meta.get(field) or {}).items() if have.get(key) != value}
+        if differ:
+            patch.setdefault("metadata", {})[field] = differ
+    spec_patch: Json = {}
+    have_selector, want_selector = have_spec.get("selector") or {}, want_spec["selector"]
+    if have_selector != want_selector:
+        spec_patch["selector"] = {**{key: None for key in have_selector if key not in want_selector},
+                                  **want_selector}
+    if not _ports_cover(have_spec.get("ports") or [], want_spec["ports"]):
+        spec_patch["ports"] = want_spec["ports"]
+    if have_spec.get("type", "ClusterIP") != want_spec.get("type", "ClusterIP"):
+        spec_patch["type"] = want_spec.get("type", "ClusterIP")
+        spec_patch["ports"] = want_spec["ports"]  # node ports of the old type must go with it
+    if spec_patch:
+        patch["spec"] = spec_patch
+    return ServiceChange(PATCH, patch=patch) if patch else ServiceChange(KEEP)
 
 
 def deployment_version(deployment: Json | None) -> str | None:

@@ -1,8 +1,11 @@
-"""A whole retraining setup on one machine: test API server, SeaweedFS, local Job executor, operator.
+"""A whole retraining setup on one machine: a real control plane, a process-kubelet node, SeaweedFS, the operator.
 
 The sandbox command and the integration tests drive the same harness, so what a newcomer
-sees in `make sandbox` is what the tests check. The operator runs as a real subprocess
-(`retrain-operator run`), so it can be killed and restarted like a pod.
+sees in `make sandbox` is what the tests check. The control plane is Kubernetes' own
+kube-apiserver, controller manager and scheduler (tests/support/retrain_devcluster); the
+operator runs as a real subprocess (`retrain-operator run`) with a token of the
+`retrain-operator` ServiceAccount, so it has exactly the shipped RBAC and can be killed and
+restarted like a pod.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,92 +26,70 @@ import kubernetes
 from kubernetes.client.rest import ApiException
 
 from ..api import names
-from ..api.crd import crd
-from .local_deployments import LocalDeployments
-from .local_executor import LocalExecutor
 from .seaweed import SeaweedS3
 
 T = TypeVar("T")
 Json = dict[str, Any]
 
 
-def _route_crd(group: str, version: str, kind: str, plural: str) -> Json:
-    """A minimal stand-in for the Gateway API / Istio CRDs: the resource served, its schema open."""
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{group}"},
-            "spec": {"group": group, "scope": "Namespaced",
-                     "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-                     "versions": [{"name": version, "served": True, "storage": True, "subresources": {"status": {}},
-                                   "schema": {"openAPIV3Schema": {"type": "object",
-                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
-
-
-ROUTE_CRDS = [_route_crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
-              _route_crd("networking.istio.io", "v1", "VirtualService", "virtualservices")]
-
-
-OPERATOR_TOKEN = "retrain-operator"
-
-
 class LocalCluster:
+    """The operator on a dev cluster: its own cluster (the sandbox), or a shared one (`dev`, the tests)."""
+
     def __init__(self, workdir: Path, seaweed: SeaweedS3 | None = None, clock_file: Path | None = None,
-                 max_requeue: float = 1.0, operator_args: tuple[str, ...] = ()):
+                 max_requeue: float = 1.0, operator_args: tuple[str, ...] = (), dev: Any = None,
+                 say: Callable[[str], None] = print):
         self.workdir = workdir
         self.seaweed = seaweed
         self._own_seaweed = seaweed is None
         self.clock_file = clock_file
         self.max_requeue = max_requeue
         self.operator_args = operator_args
-        self.api: Any = None
+        self.dev = dev
+        self._own_dev = dev is None
+        self.say = say
         self.kubeconfig = workdir / "kubeconfig"
-        # The operator gets a kubeconfig of its own, so its requests can be told apart (RBAC tests).
         self.operator_kubeconfig = workdir / "operator.kubeconfig"
         self.operator: subprocess.Popen[bytes] | None = None
         self.operator_log = workdir / "operator.log"
-        self.executor: LocalExecutor | None = None
-        self._executor_thread: threading.Thread | None = None
-        self.deployments: LocalDeployments | None = None
-        self._deployments_thread: threading.Thread | None = None
         self.api_client: kubernetes.client.ApiClient | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> LocalCluster:
-        from faithful_kube import ApiServerThread  # the test API server ships in tests/support
+        from retrain_devcluster.cluster import DevCluster  # dev tooling: tests/support
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.seaweed is None:
-            self.seaweed = SeaweedS3(self.workdir / "seaweedfs").start()
-        self.api = ApiServerThread(port=0)
-        self.api.start()
-        self.api.register_crd(crd())
-        for route_crd in ROUTE_CRDS:  # installed in a real cluster with Gateway API or Istio
-            self.api.register_crd(route_crd)
-        self.api.write_kubeconfig(self.kubeconfig)
-        self.api.write_kubeconfig(self.operator_kubeconfig, token=OPERATOR_TOKEN)
-        configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
-        self.api_client = kubernetes.client.ApiClient(configuration)
-        self.executor = LocalExecutor(self.api_client, self.workdir / "jobs")
-        self._executor_thread = threading.Thread(target=self.executor.run_forever, name="local-executor",
-                                                 daemon=True)
-        self._executor_thread.start()
-        self.deployments = LocalDeployments(self.api_client, self.workdir / "pods")
-        self._deployments_thread = threading.Thread(target=self.deployments.run_forever, name="local-deployments",
-                                                    daemon=True)
-        self._deployments_thread.start()
-        self.start_operator()
+        try:
+            if self.seaweed is None:
+                self.seaweed = SeaweedS3(self.workdir / "seaweedfs").start()
+            if self.dev is None:
+                self.dev = DevCluster(self.workdir / "devcluster", forward_ports=[self.seaweed.ports["s3"]],
+                                      say=self.say).start()
+            self.kubeconfig.write_text(self.dev.admin_kubeconfig.read_text())
+            self.kubeconfig.chmod(0o600)
+            self.dev.operator_kubeconfig(self.operator_kubeconfig)
+            configuration = kubernetes.client.Configuration()
+            kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
+            self.api_client = kubernetes.client.ApiClient(configuration)
+            self.start_operator()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
+    @property
+    def url(self) -> str:
+        return str(self.dev.url)
+
     def start_operator(self) -> None:
+        from retrain_devcluster import processes
+
         command = [sys.executable, "-m", "retrain_operator.cli", "run", "--kubeconfig", str(self.operator_kubeconfig),
                    "--max-requeue", str(self.max_requeue), *self.operator_args]
         if self.clock_file is not None:
             command += ["--clock-file", str(self.clock_file)]
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        with open(self.operator_log, "ab") as log:
-            self.operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.operator = processes.spawn(command, self.operator_log, env=env)
 
     def stop_operator(self, kill: bool = False) -> None:
         process, self.operator = self.operator, None
@@ -126,16 +106,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         self.stop_operator()
-        if self.executor is not None:
-            self.executor.stop()
-        if self._executor_thread is not None:
-            self._executor_thread.join(timeout=15)
-        if self.deployments is not None:
-            self.deployments.stop()
-        if self._deployments_thread is not None:
-            self._deployments_thread.join(timeout=30)
-        if self.api is not None:
-            self.api.stop()
+        if self._own_dev and self.dev is not None:
+            self.dev.stop()
         if self._own_seaweed and self.seaweed is not None:
             self.seaweed.stop()
 
@@ -177,8 +149,26 @@ class LocalCluster:
                                                              _preload_content=False).data)["items"])
 
     def ensure_namespace(self, namespace: str) -> None:
+        """Create it and wait for its `default` ServiceAccount (the controller manager adds it; pods need it)."""
         with contextlib.suppress(ApiException):
             self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        self.wait(lambda: self._exists(lambda: self.core.read_namespaced_service_account("default", namespace)),
+                  30, f"the default ServiceAccount in {namespace}", interval=0.1)
+
+    def delete_namespace(self, namespace: str) -> None:
+        """What a test leaves behind goes: the namespace controller deletes everything in it."""
+        with contextlib.suppress(ApiException):
+            self.core.delete_namespace(namespace, _preload_content=False)
+
+    @staticmethod
+    def _exists(read: Callable[[], Any]) -> bool:
+        try:
+            read()
+            return True
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
 
     def create_s3_secret(self, namespace: str, name: str) -> None:
         assert self.seaweed is not None
@@ -225,12 +215,16 @@ class LocalCluster:
             if self.operator is not None and self.operator.poll() is not None:
                 raise RuntimeError(f"the operator exited ({self.operator.returncode}) while waiting for {what}\n"
                                    + self.log_tail())
+            if self.dev is not None:
+                self.dev.check_alive()
             time.sleep(interval)
         raise TimeoutError(f"timed out after {timeout}s waiting for {what}\n{self.log_tail()}")
 
-    def operator_requests(self) -> list[Any]:
-        """Every request the operator made to the API server (the audit log, by its token)."""
-        return [record for record in self.api.audit if record.user == OPERATOR_TOKEN]
+    def operator_requests(self) -> Iterator[Any]:
+        """Every request the operator's ServiceAccount made, from the API server's audit log."""
+        from retrain_devcluster.cluster import OPERATOR_USER
+
+        return (record for record in self.dev.plane.audit() if record.user == OPERATOR_USER)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

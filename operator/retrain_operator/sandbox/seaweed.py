@@ -134,11 +134,9 @@ class SeaweedS3:
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
         env = dict(os.environ, GOMEMLIMIT=os.environ.get("GOMEMLIMIT", "700MiB"))
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
-            )
+        from retrain_devcluster import processes  # dies with this process, even when it is killed
+
+        self.process = processes.spawn(command, self.log_path, env=env)
         try:
             self._wait_ready(timeout)
         except BaseException:

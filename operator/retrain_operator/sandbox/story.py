@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import names
-from ..core import rollout
+from ..core import rollout, serving
 from ..plugin.report import split_uri
 from ..plugin.tables import age, render
 from . import dataset, sea
@@ -73,7 +73,8 @@ def http_route(cluster: LocalCluster) -> None:
     cluster.custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": POLICY},
         "spec": {"parentRefs": [{"name": "public-gateway"}], "hostnames": ["sea.example.com"],
-                 "rules": [{"backendRefs": [{"name": f"{POLICY}-model-stable", "port": 8080}]}]}})
+                 "rules": [{"backendRefs": [{"name": serving.service_name(POLICY, serving.STABLE),
+                                             "port": 8080}]}]}})
 
 
 def _current(version: str):
@@ -92,11 +93,11 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
     if workdir.exists():
         shutil.rmtree(workdir)
     say("retrain-operator sandbox: the whole retraining loop on this machine, no cluster needed\n")
-    say("1. starting SeaweedFS (S3), the test Kubernetes API server, the local Job executor and Deployment "
-        "controller, and the operator")
-    with LocalCluster(workdir, max_requeue=2.0) as cluster:
+    say("1. starting SeaweedFS (S3), a Kubernetes control plane (etcd, kube-apiserver, controller manager, "
+        "scheduler), a node that runs pods as local processes, and the operator")
+    with LocalCluster(workdir, max_requeue=2.0, say=say) as cluster:
         assert cluster.seaweed is not None
-        say(f"   S3 endpoint {cluster.seaweed.endpoint}, API server {cluster.api.url}")
+        say(f"   S3 endpoint {cluster.seaweed.endpoint}, API server {cluster.url}")
         say(f"   kubeconfig: {cluster.kubeconfig}   operator log: {cluster.operator_log}")
         view = LiveView(cluster, NAMESPACE, POLICY)
         traffic: Traffic | None = None
@@ -127,7 +128,7 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
             cluster.apply_policy(NAMESPACE, POLICY, sample_policy(cluster.seaweed.endpoint, feedback.url),
                                  annotations={names.ANNOTATION_TRIGGER: "first"})
             view.until(_current("v1"), 180, "the first version")
-            cluster.wait(lambda: (cluster.deployment(NAMESPACE, f"{POLICY}-model-stable") or {})
+            cluster.wait(lambda: (cluster.deployment(NAMESPACE, serving.deployment_name(POLICY, serving.STABLE)) or {})
                          .get("status", {}).get("readyReplicas") == 2, 90, "the model servers")
 
             say("\n4. v1 serves; clients send requests through the route, and their true labels come back")

@@ -22,7 +22,6 @@ from typing import Any
 
 from ..adapters.kube import ROUTES, pod_ready
 from ..core import serving
-from .local_deployments import PORT_MAP
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -42,10 +41,10 @@ class Traffic:
         self._mirror_to: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._view: tuple[float, dict[str, int], dict[str, list[tuple[str, int]]]] | None = None
+        self._view: tuple[float, dict[str, int], dict[str, list[tuple[str, str]]]] | None = None
 
-    def _targets(self) -> tuple[dict[str, int], dict[str, list[tuple[str, int]]]]:
-        """(weights per backend Service, Ready pods per Service as (version, local port)), refreshed twice a second."""
+    def _targets(self) -> tuple[dict[str, int], dict[str, list[tuple[str, str]]]]:
+        """(weights per backend Service, Ready pods per Service as (version, "ip:port")), refreshed twice a second."""
         if self._view and time.monotonic() - self._view[0] < 0.5:
             return self._view[1], self._view[2]
         stable, canary = serving.service_name(self.policy, serving.STABLE), serving.service_name(self.policy,
@@ -57,16 +56,16 @@ class Traffic:
             weights = self._route_weights(stable, canary)
             selectors = {stable: serving.selector(self.policy, serving.STABLE),
                          canary: serving.selector(self.policy, serving.CANARY)}
-        pods: dict[str, list[tuple[str, int]]] = {}
+        pods: dict[str, list[tuple[str, str]]] = {}
         for service, labels in selectors.items():
             ready = []
             for pod in self.cluster.pods(self.namespace, labels):
                 if not pod_ready(pod):
                     continue
-                ports = json.loads((pod["metadata"].get("annotations") or {}).get(PORT_MAP) or "{}")
                 version = pod["metadata"]["labels"].get("retrain.mlops.dev/model-version", "?")
-                if ports:
-                    ready.append((version, int(next(iter(ports.values())))))
+                address = _endpoint(pod)
+                if address:
+                    ready.append((version, address))
             pods[service] = ready
         self._view = (time.monotonic(), weights, pods)
         return weights, pods
@@ -100,11 +99,11 @@ class Traffic:
             self.answers[("none", 503)] += 1  # what a gateway answers with no healthy backend
             return
         service = self.random.choices([c[0] for c in choices], [c[1] for c in choices])[0]
-        version, port = self.random.choice(pods[service])
+        version, address = self.random.choice(pods[service])
         row = dict(self.random.choice(self.rows))
         label = row.pop(self.target, None) if self.target else None
         body = json.dumps({"rows": [row]}).encode()
-        status, answer = self._post(port, body)
+        status, answer = self._post(address, body)
         self.answers[(version, status)] += 1
         if self.target and status == 200:
             predicted = (answer.get("predictions") or [None])[0]
@@ -115,13 +114,13 @@ class Traffic:
                 self._since_change[version][1] += 1
         shadow = pods.get(self._mirror_to or "") if self._mirror_to and self._mirror_to != service else None
         if shadow:  # a gateway's RequestMirror: the copy's answer is discarded
-            mirror_version, mirror_port = self.random.choice(shadow)
-            self._post(mirror_port, body)
+            mirror_version, mirror_address = self.random.choice(shadow)
+            self._post(mirror_address, body)
             self.mirrored[mirror_version] += 1
 
     @staticmethod
-    def _post(port: int, body: bytes) -> tuple[int, Json]:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body, method="POST",
+    def _post(address: str, body: bytes) -> tuple[int, Json]:
+        request = urllib.request.Request(f"http://{address}/predict", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -181,3 +180,10 @@ class Traffic:
                 counts[version][0] += int(correct)
                 counts[version][1] += 1
         return {version: (right / total, total) for version, (right, total) in counts.items()}
+
+
+def _endpoint(pod: Json) -> str | None:
+    """The pod's address and serving port, as an EndpointSlice lists it (kube-proxy dials this)."""
+    ip = (pod.get("status") or {}).get("podIP")
+    ports = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+    return f"{ip}:{ports[0]['containerPort']}" if ip and ports else None
