@@ -1,4 +1,4 @@
-"""One local cluster (test API server + local executor + real operator subprocess) per test module."""
+"""One real control plane and node per session; the operator (a real subprocess) per test module."""
 
 from __future__ import annotations
 
@@ -21,10 +21,19 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, **options: Any
+@pytest.fixture(scope="session")
+def devcluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """kube-apiserver, etcd, the controller manager, the scheduler and a process-kubelet node, for the session."""
+    from retrain_devcluster.cluster import DevCluster
+
+    with DevCluster(tmp_path_factory.mktemp("devcluster"), forward_ports=[seaweed.ports["s3"]]) as cluster:
+        yield cluster
+
+
+def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, dev: Any, **options: Any
                     ) -> Iterator[LocalCluster]:
-    """A started LocalCluster on the session's SeaweedFS, stopped after the module."""
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0, **options)
+    """The operator on the session's cluster and SeaweedFS, stopped after the module."""
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0, dev=dev, **options)
     local.start()
     try:
         yield local
@@ -33,8 +42,9 @@ def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[LocalCluster]:
-    yield from running_cluster(seaweed, tmp_path_factory, clock_file=clock_file)
+def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_file: Path,
+            devcluster: Any) -> Iterator[LocalCluster]:
+    yield from running_cluster(seaweed, tmp_path_factory, devcluster, clock_file=clock_file)
 
 
 class Scenario:
@@ -91,5 +101,7 @@ class Scenario:
 
 
 @pytest.fixture()
-def scenario(cluster: LocalCluster, s3: Any) -> Scenario:
-    return Scenario(cluster, s3)
+def scenario(cluster: LocalCluster, s3: Any) -> Iterator[Scenario]:
+    made = Scenario(cluster, s3)
+    yield made
+    cluster.delete_namespace(made.namespace)

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,9 +42,10 @@ def metrics_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[LocalCluster]:
+def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int,
+            devcluster: Any) -> Iterator[LocalCluster]:
     """This module's operator also serves its metrics, on 127.0.0.1 only, and logs JSON."""
-    yield from running_cluster(seaweed, tmp_path_factory, operator_args=(
+    yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_args=(
         "--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1", "--json-logs"))
 
 

@@ -46,7 +46,7 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
     assert job["metadata"]["name"] == "churn-v1"
     assert job["metadata"]["ownerReferences"][0]["kind"] == "RetrainPolicy"
     pod = job["spec"]["template"]["spec"]
-    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"  # the server normalises quantities
     assert pod["tolerations"] == GPU_TRAINING["tolerations"]
     assert pod["nodeSelector"] == GPU_TRAINING["nodeSelector"]
 

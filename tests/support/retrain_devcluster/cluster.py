@@ -110,7 +110,7 @@ class DevCluster:
             processes.wait_until(lambda n=name: _established(extensions, n), 30, f"CRD {name} to be established")
 
     def _operator_identity(self) -> None:
-        """The operator's namespace, ServiceAccount and the shipped RBAC (manifests/operator), as kustomize applies them."""
+        """The operator's namespace, ServiceAccount and the shipped RBAC (manifests/operator), as kustomize would."""
         core = kubernetes.client.CoreV1Api(self.client)
         rbac = kubernetes.client.RbacAuthorizationV1Api(self.client)
         for document in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
@@ -148,6 +148,8 @@ class DevCluster:
         kubeconfig = self.plane.kubeconfig("kubelet")
         command = [sys.executable, "-m", "retrain_devcluster.kubelet", "--kubeconfig", str(kubeconfig),
                    "--node", NODE, "--workdir", str(self.workdir / "pods"), "--capacity", f"nvidia.com/gpu={GPUS}",
+                   # What NVIDIA's GPU feature discovery labels a GPU node with (policies select on it).
+                   "--label", "nvidia.com/gpu.present=true",
                    "--image-path", sys.prefix, "--image-path", str(ROOT)]
         for port in self.forward_ports:
             command += ["--forward", str(port)]

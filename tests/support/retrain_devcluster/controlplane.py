@@ -214,11 +214,9 @@ class ControlPlane:
     # -- the audit log ---------------------------------------------------------------------------
 
     def audit(self) -> Iterator[AuditRecord]:
-        try:
-            handle = open(self.audit_log, encoding="utf-8")
-        except FileNotFoundError:
+        if not self.audit_log.exists():
             return
-        with handle:
+        with open(self.audit_log, encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     yield AuditRecord.parse(json.loads(line))

@@ -20,7 +20,8 @@ class Request:
 
     @classmethod
     def of(cls, record: Any) -> Request:
-        resource = record.plural or ""
+        """From an audit record (controlplane.AuditRecord)."""
+        resource = record.resource or ""
         if record.subresource:
             resource += f"/{record.subresource}"
         return cls(record.group or "", resource, record.verb)

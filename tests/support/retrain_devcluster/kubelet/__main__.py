@@ -21,6 +21,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--capacity", action="append", default=[], metavar="RESOURCE=QUANTITY",
                         help="advertised capacity, e.g. nvidia.com/gpu=2 (added to the defaults)")
+    parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a node label")
     parser.add_argument("--forward", type=int, action="append", default=[], metavar="PORT",
                         help="a port on the node's 127.0.0.1 that pods reach on their own 127.0.0.1")
     parser.add_argument("--image-path", action="append", default=[],
@@ -32,7 +33,8 @@ def main() -> int:
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
     kubelet = Kubelet(kubernetes.client.ApiClient(configuration), args.node, args.workdir, capacity, args.forward,
-                      [str(Path(p).resolve()) for p in args.image_path] or [sys.prefix])
+                      [str(Path(p).resolve()) for p in args.image_path] or [sys.prefix],
+                      labels=dict(item.split("=", 1) for item in args.label))
     kubelet.run()
     return 0
 

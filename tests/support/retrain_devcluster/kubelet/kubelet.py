@@ -91,7 +91,7 @@ class _Pod:
 class Kubelet:
     def __init__(self, api_client: kubernetes.client.ApiClient, node: str, workdir: Path,
                  capacity: dict[str, str], forward_ports: list[int], image_paths: list[str],
-                 interval: float = 0.25):
+                 labels: dict[str, str] | None = None, interval: float = 0.25):
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.coordination = kubernetes.client.CoordinationV1Api(api_client)
         self.node = node
@@ -100,6 +100,7 @@ class Kubelet:
         self.forward_ports = forward_ports
         self.image_paths = image_paths
         self.interval = interval
+        self.labels = labels or {}
         self.network = PodNetwork()
         self.pods: dict[str, _Pod] = {}
         self._stopping = False
@@ -136,7 +137,7 @@ class Kubelet:
         body = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node,
                                                            "kubernetes.io/os": "linux",
-                                                           "kubernetes.io/arch": "amd64"}},
+                                                           "kubernetes.io/arch": "amd64", **self.labels}},
                 "status": self._node_status()}
         try:
             self.core.create_node(body, _preload_content=False)
@@ -144,6 +145,7 @@ class Kubelet:
             if error.status != 409:
                 raise
         self.heartbeat()
+        self._next_heartbeat = time.monotonic() + HEARTBEAT
 
     def heartbeat(self) -> None:
         self.core.patch_node_status(self.node, {"status": self._node_status()}, _preload_content=False)
@@ -152,12 +154,12 @@ class Kubelet:
                  "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40,
                           "renewTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
         try:
-            self.coordination.replace_namespaced_lease(self.node, "kube-node-lease", lease, _preload_content=False)
+            self.coordination.patch_namespaced_lease(self.node, "kube-node-lease", {"spec": lease["spec"]},
+                                                     _preload_content=False)
         except ApiException as error:
             if error.status != 404:
                 raise
             self.coordination.create_namespaced_lease("kube-node-lease", lease, _preload_content=False)
-        self._next_heartbeat = time.monotonic() + HEARTBEAT
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -176,7 +178,11 @@ class Kubelet:
 
     def sync_once(self) -> None:
         if time.monotonic() >= self._next_heartbeat:
-            self.heartbeat()
+            self._next_heartbeat = time.monotonic() + HEARTBEAT
+            try:
+                self.heartbeat()
+            except ApiException as error:  # pods keep running; the next heartbeat may get through
+                log.warning("heartbeat failed: %s %s", error.status, error.reason)
         listed = _json(self.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.node}",
                                                              _preload_content=False))["items"]
         seen = set()

@@ -31,6 +31,7 @@ def setns(fd: int, nstype: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
-    encode = (lambda s: s.encode() if s is not None else None)
+    def encode(s):
+        return (s.encode() if s is not None else None)
     _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), None),
            f"mount {source} on {target}")

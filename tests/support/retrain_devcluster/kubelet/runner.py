@@ -34,7 +34,7 @@ def _ensure(target: str, is_dir: bool) -> None:
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        open(target, "a").close()  # noqa: SIM115 - an empty file is the mount point
+        open(target, "a").close()
 
 
 def _bind(fd: int, target: str, read_only: bool) -> None:
