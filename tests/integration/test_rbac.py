@@ -14,6 +14,7 @@ import yaml
 
 from retrain_devcluster import rbac
 from retrain_operator.api import names
+from retrain_operator.core import serving
 from retrain_operator.sandbox.traffic import Traffic
 
 from .conftest import Scenario
@@ -47,6 +48,14 @@ def test_the_operator_needs_exactly_the_shipped_rules(scenario: Scenario):
         traffic.stop()
     assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")
     assert status["rollout"]["lastAnalysis"]["result"] == "Passed"  # the pod proxy was used
+
+    # Someone edits the stable Service's selector by hand: the operator puts its own back (a patch).
+    core, service = scenario.cluster.core, serving.service_name("gw", serving.STABLE)
+    selector = core.read_namespaced_service(service, scenario.namespace).spec.selector
+    core.patch_namespaced_service(service, scenario.namespace, {"spec": {"selector": {
+        key: "hand-edited" for key in selector}}})
+    scenario.cluster.wait(lambda: core.read_namespaced_service(service, scenario.namespace).spec.selector == selector,
+                          60, "the operator to restore the Service's selector")
 
     # An Istio VirtualService gets its weights too.
     scenario.cluster.custom.create_namespaced_custom_object(

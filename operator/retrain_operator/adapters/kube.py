@@ -11,6 +11,7 @@ from typing import Any
 
 import kubernetes
 from kubernetes.client.rest import ApiException
+from kubernetes.utils.quantity import parse_quantity
 
 from ..api import kubenames, names
 from ..core import serving
@@ -189,13 +190,23 @@ ROUTES = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
           "istio": ("networking.istio.io", "v1", "virtualservices")}
 
 
-def _covers(actual: Any, wanted: Any) -> bool:
-    """Does `actual` hold every field of `wanted` (the server adds defaults; those do not count)?"""
+def _covers(actual: Any, wanted: Any, quantities: bool = False) -> bool:
+    """Does `actual` hold every field of `wanted` (the server adds defaults; those do not count)?
+
+    Resource quantities are compared by value: the server stores `cpu: 1` as "1" and `512Mi` as it is,
+    but `0.5` as "500m" and `1024Mi` as "1Gi"."""
     if isinstance(wanted, dict):
-        return isinstance(actual, dict) and all(_covers(actual.get(key), value) for key, value in wanted.items())
+        return isinstance(actual, dict) and all(
+            _covers(actual.get(key), value, quantities or key in {"limits", "requests"})
+            for key, value in wanted.items())
     if isinstance(wanted, list):
         return isinstance(actual, list) and len(actual) == len(wanted) and \
             all(_covers(a, w) for a, w in zip(actual, wanted, strict=True))
+    if quantities and actual is not None:
+        try:
+            return bool(parse_quantity(actual) == parse_quantity(wanted))
+        except ValueError:
+            return False
     return actual == wanted
 
 

@@ -1,0 +1,68 @@
+"""What the API server refuses shows in status, Events and a backed-off retry; the training stays recorded.
+
+Both refusals are the real server's own: a Deployment whose requests exceed its limits (422
+Invalid from pod-template validation) and a Service of the same name that someone else owns.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from retrain_operator.api import names
+from retrain_operator.core import serving
+from retrain_operator.core.conditions import get_condition
+
+from .conftest import Scenario
+
+pytestmark = pytest.mark.integration
+
+
+def stalled(status: dict) -> dict | None:
+    condition = get_condition(status.get("conditions") or [], "Stalled")
+    return condition if condition and condition["status"] == "True" else None
+
+
+def test_a_model_server_the_server_refuses_is_reported_and_the_training_kept(scenario: Scenario):
+    scenario.load_history()
+    spec = scenario.policy_spec(serving={"replicas": 1, "resources": {"requests": {"cpu": "2"},
+                                                                      "limits": {"cpu": "1"}}})
+    scenario.cluster.apply_policy(scenario.namespace, "greedy", spec, annotations={names.ANNOTATION_TRIGGER: "1"})
+    status = scenario.wait_status("greedy", stalled, "a Stalled condition", timeout=120)
+
+    condition = stalled(status)
+    assert condition["reason"] == "ServingObjectRejected"
+    assert "422" in condition["message"] and "must be less than or equal to cpu limit" in condition["message"]
+    refused = status["applyErrors"]["serving"]
+    assert refused["kind"] == "Deployment" and refused["code"] == 422 and refused["apiReason"] == "Invalid"
+    assert refused["nextAttemptAt"] > refused["lastAttemptAt"]
+    # The run itself finished and is recorded, whatever happened to serving.
+    assert status["lastRun"]["version"] == "v1" and status["currentModel"]["version"] == "v1"
+    events = [e for e in scenario.cluster.events(scenario.namespace, "greedy")
+              if e["reason"] == "ServingObjectRejected"]
+    assert events and events[0]["type"] == "Warning" and "must be less than or equal" in events[0]["message"]
+    assert scenario.cluster.deployment(scenario.namespace, serving.deployment_name("greedy", serving.STABLE)) is None
+
+    # Fixing the spec retries at once (a new generation) and clears the condition.
+    scenario.cluster.patch_policy(scenario.namespace, "greedy", {"spec": {"serving": {"resources": {
+        "requests": {"cpu": "500m"}, "limits": {"cpu": "1"}}}}})
+    status = scenario.wait_status("greedy", lambda s: not stalled(s) and not s.get("applyErrors"),
+                                  "the refusal to clear", timeout=60)
+    assert get_condition(status["conditions"], "Stalled")["reason"] == "Accepted"
+    scenario.cluster.wait(lambda: scenario.cluster.deployment(
+        scenario.namespace, serving.deployment_name("greedy", serving.STABLE)), 30, "the model server Deployment")
+
+
+def test_a_service_owned_by_someone_else_is_never_adopted(scenario: Scenario):
+    service = serving.service_name("taken", serving.STABLE)
+    scenario.cluster.core.create_namespaced_service(scenario.namespace, {
+        "metadata": {"name": service, "labels": {"team": "web"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    scenario.load_history()
+    scenario.cluster.apply_policy(scenario.namespace, "taken", scenario.policy_spec(serving={"replicas": 1}),
+                                  annotations={names.ANNOTATION_TRIGGER: "1"})
+    status = scenario.wait_status("taken", stalled, "a Stalled condition", timeout=120)
+
+    assert stalled(status)["reason"] == "ServiceNotOwned"
+    assert status["currentModel"]["version"] == "v1"
+    untouched = scenario.cluster.core.read_namespaced_service(service, scenario.namespace)
+    assert untouched.spec.selector == {"app": "web"} and not untouched.metadata.owner_references
