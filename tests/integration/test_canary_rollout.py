@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from retrain_operator.api import names
-from retrain_operator.core import rollout
+from retrain_operator.core import rollout, serving
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.sandbox import dataset
 from retrain_operator.sandbox.traffic import Traffic
@@ -36,7 +36,7 @@ def http_route(scenario: Scenario, name: str) -> None:
             "metadata": {"name": name},
             "spec": {"parentRefs": [{"name": "public-gateway"}], "hostnames": ["churn.example.com"], "rules": [
                 {"matches": [{"path": {"type": "PathPrefix", "value": "/predict"}}],
-                 "backendRefs": [{"name": f"{name}-model-stable", "port": 8080}]},
+                 "backendRefs": [{"name": serving.service_name(name, serving.STABLE), "port": 8080}]},
                 {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
                  "backendRefs": [{"name": "docs", "port": 80}]}]}})
 
@@ -45,7 +45,12 @@ def route_weights(scenario: Scenario, name: str) -> tuple[int, int]:
     route = scenario.cluster.custom.get_namespaced_custom_object(
         "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)
     weights = {b["name"]: int(b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]}
-    return weights.get(f"{name}-model-stable", 0), weights.get(f"{name}-model-canary", 0)
+    return (weights.get(serving.service_name(name, serving.STABLE), 0),
+            weights.get(serving.service_name(name, serving.CANARY), 0))
+
+
+def deployment(scenario: Scenario, policy: str, role: str) -> dict | None:
+    return scenario.cluster.deployment(scenario.namespace, serving.deployment_name(policy, role))
 
 
 def rollout_ended(status: dict) -> bool:
@@ -72,7 +77,7 @@ def serve_v1(scenario: Scenario, name: str, spec: dict) -> None:
     scenario.cluster.apply_policy(scenario.namespace, name, spec, annotations={names.ANNOTATION_TRIGGER: "1"})
     scenario.wait_recorded(name, "v1")
     wanted = spec["serving"]["replicas"]
-    scenario.cluster.wait(lambda: (scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable") or {})
+    scenario.cluster.wait(lambda: (deployment(scenario, name, serving.STABLE) or {})
                           .get("status", {}).get("readyReplicas") == wanted, 60, "the stable model servers")
 
 
@@ -118,9 +123,9 @@ def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenari
     assert canary_weights.index(30) < canary_weights.index(70) < canary_weights.index(100)
     assert seen[-1] == (100, 0) == route_weights(scenario, name)
     assert status["currentModel"]["version"] == "v2" and status["phase"] == "Ready"
-    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    stable = deployment(scenario, name, serving.STABLE)
     assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
-    assert scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary")["spec"]["replicas"] == 0
+    assert deployment(scenario, name, serving.CANARY)["spec"]["replicas"] == 0
     route = scenario.cluster.custom.get_namespaced_custom_object(
         "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)
     assert route["spec"]["rules"][1] == docs_rule  # not ours: untouched
@@ -180,9 +185,9 @@ def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_servin
     assert "business-errors: 0.5 (result < 0.1)" in status["rollout"]["message"]
     assert status["currentModel"]["version"] == "v1"
     assert status["history"][0]["version"] == "v2" and status["history"][0]["rejected"] == "AnalysisFailed"
-    scenario.cluster.wait(lambda: scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary")
+    scenario.cluster.wait(lambda: deployment(scenario, name, serving.CANARY)
                           ["status"].get("replicas", 0) == 0, 30, "the canary to scale to zero")
-    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    stable = deployment(scenario, name, serving.STABLE)
     assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v1"
     assert stable["status"]["readyReplicas"] == 1  # the stable model never stopped serving
     assert traffic.by_version().get("v2", 0) > 0  # the canary did get its replica share
@@ -201,7 +206,7 @@ def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Sc
         train_v2(scenario, name)
 
         def look() -> None:
-            wanted = ((scenario.cluster.deployment(scenario.namespace, f"{name}-model-canary") or {})
+            wanted = ((deployment(scenario, name, serving.CANARY) or {})
                       .get("spec") or {}).get("replicas")
             if wanted is not None and (not canary_pods or canary_pods[-1] != wanted):
                 canary_pods.append(wanted)
@@ -213,7 +218,7 @@ def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Sc
     assert status["rollout"]["phase"] == "Succeeded", status["rollout"].get("message")
     assert canary_pods[:2] == [1, 2] and canary_pods[-1] == 0, canary_pods  # 50 %: 1 of 2, 100 %: 2, then gone
     assert status["currentModel"]["version"] == "v2"
-    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    stable = deployment(scenario, name, serving.STABLE)
     assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
     assert stable["spec"]["replicas"] == 2
     assert traffic.by_version().get("v2", 0) > 20
@@ -241,7 +246,7 @@ def test_without_a_mesh_the_replica_ratio_splits_traffic_and_a_human_promotes(sc
     finally:
         traffic.stop()
     assert status["currentModel"]["version"] == "v2" and status["rollout"]["reason"] == "RolloutSucceeded"
-    stable = scenario.cluster.deployment(scenario.namespace, f"{name}-model-stable")
+    stable = deployment(scenario, name, serving.STABLE)
     assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v2"
     reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
     assert "PromotedByHand" in reasons

@@ -37,9 +37,9 @@ def test_a_model_server_the_server_refuses_is_reported_and_the_training_kept(sce
     assert refused["nextAttemptAt"] > refused["lastAttemptAt"]
     # The run itself finished and is recorded, whatever happened to serving.
     assert status["lastRun"]["version"] == "v1" and status["currentModel"]["version"] == "v1"
-    events = [e for e in scenario.cluster.events(scenario.namespace, "greedy")
-              if e["reason"] == "ServingObjectRejected"]
-    assert events and events[0]["type"] == "Warning" and "must be less than or equal" in events[0]["message"]
+    events = scenario.cluster.wait(lambda: [e for e in scenario.cluster.events(scenario.namespace, "greedy")
+                                            if e["reason"] == "ServingObjectRejected"], 30, "the Warning Event")
+    assert events[0]["type"] == "Warning" and "must be less than or equal" in events[0]["message"]
     assert scenario.cluster.deployment(scenario.namespace, serving.deployment_name("greedy", serving.STABLE)) is None
 
     # Fixing the spec retries at once (a new generation) and clears the condition.

@@ -63,9 +63,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retrain-devcluster"
 
 
+def _version_flags() -> str:
+    """What a release build stamps in, so the server reports its version (kubectl version parses it)."""
+    values = {"gitVersion": KUBERNETES, "gitMajor": KUBERNETES.lstrip("v").split(".")[0],
+              "gitMinor": KUBERNETES.split(".")[1], "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
+    return " ".join(f"-X {package}.{name}={value}" for package in ("k8s.io/component-base/version",
+                                                                   "k8s.io/client-go/pkg/version")
+                    for name, value in values.items())
+
+
 def _key() -> str:
-    """The pins and the exact module files: a changed go.sum is a different build."""
-    digest = hashlib.sha256()
+    """The pins, the link flags and the exact module files: a changed go.sum is a different build."""
+    digest = hashlib.sha256(_version_flags().encode())
     for path in sorted(GO_DIR.rglob("*")):
         if path.is_file() and path.suffix in {".mod", ".sum", ".go"}:
             digest.update(path.relative_to(GO_DIR).as_posix().encode() + b"\0" + path.read_bytes())
@@ -141,7 +150,7 @@ def ensure(say=print) -> Binaries:
     staging = directory.with_name(directory.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    build = ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging) + "/"]
+    build = ["build", "-trimpath", "-ldflags", f"-s -w {_version_flags()}", "-o", str(staging) + "/"]
     _go([*build, *(f"k8s.io/kubernetes/cmd/{command}" for command in KUBE_COMMANDS)], GO_DIR / "kubernetes",
         "kube-apiserver, kube-controller-manager and kube-scheduler", say)
     _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "etcd"), "."], GO_DIR / "etcd", "etcd", say)

@@ -217,11 +217,15 @@ class Kubelet:
                 self._event(pod, "Normal", "Killing", f"Stopping container {container.spec['name']}")
         for container in local.containers:
             self._step(pod, local, container)
-        self._write_status(pod, local)
         if local.terminating and all(c.process is None for c in local.containers) and not local.finalized:
+            # A deleted pod ends in a terminal phase before it leaves the API (kubelets since 1.27).
+            self._terminal(local)
+            self._write_status(pod, local)
             self._teardown(local)
             self._finalize(pod)
             local.finalized = True
+        else:
+            self._write_status(pod, local)
 
     def _admit(self, pod: Json) -> _Pod:
         meta, spec = pod["metadata"], pod["spec"]
@@ -241,9 +245,13 @@ class Kubelet:
         for port in self.forward_ports:
             command += ["--forward", str(port)]
         local.sandbox = processes.spawn(command, directory / "sandbox.log")
-        processes.wait_until(ready.exists, 15, f"the sandbox of {meta['name']}", local.sandbox,
-                             directory / "sandbox.log", interval=0.05)
-        record.pod_ip = self.network.attach(meta["uid"], local.sandbox.pid)
+        try:
+            processes.wait_until(ready.exists, 15, f"the sandbox of {meta['name']}", local.sandbox,
+                                 directory / "sandbox.log", interval=0.05)
+            record.pod_ip = self.network.attach(meta["uid"], local.sandbox.pid)
+        except BaseException:  # no half-made sandbox stays behind; the next sync starts over
+            processes.stop(local.sandbox, grace=2)
+            raise
         record.sandbox_ready = True
         return local
 
@@ -367,6 +375,8 @@ class Kubelet:
     def _exited(self, local: _Pod, container: _Container, code: int) -> None:
         state, spec = container.state, container.spec
         container.process = None
+        if code < 0:  # killed by a signal: a runtime reports 128 + the signal (143 for SIGTERM, 137 for SIGKILL)
+            code = 128 - code
         message = container.termination_file.read_text(errors="replace").strip()
         if not message and code != 0 and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             message = _log_tail(container.directory / f"{state.restart_count}.log")
@@ -380,6 +390,19 @@ class Kubelet:
             container.backoff = min(container.backoff * 2, BACKOFF_MAX)
             state.state, state.reason, state.message = "waiting", "CrashLoopBackOff", (
                 f"back-off {container.backoff / 2:.0f}s restarting failed container={spec['name']}")
+
+    @staticmethod
+    def _terminal(local: _Pod) -> None:
+        """What the kubelet's TerminatePod does: once a container ran, any not terminated is reported failed."""
+        record = local.record
+        record.terminal = True
+        if any(c.state in {"running", "terminated"} or c.last_terminated for c in record.containers):
+            for state in record.containers:
+                if state.state != "terminated":
+                    state.state, state.exit_code, state.ready = "terminated", 137, False
+                    state.reason = "ContainerStatusUnknown"
+                    state.message = "The container could not be located when the pod was terminated"
+                    state.finished_at = state.finished_at or now_rfc3339()
 
     @staticmethod
     def _restarts(local: _Pod, state: ContainerState) -> bool:
@@ -401,18 +424,24 @@ class Kubelet:
                 log.warning("pod %s/%s status: %s", local.namespace, local.name, error.reason)
 
     def _teardown(self, local: _Pod) -> None:
+        """Stop everything of the pod and give its address back, once (a later call finds nothing to do)."""
         for container in local.containers:
             processes.stop(container.process, grace=5)
             container.process = None
         processes.stop(local.sandbox, grace=2)
-        self.network.release(local.record.pod_ip, local.record.uid)
+        if local.sandbox is not None:
+            self.network.release(local.record.pod_ip, local.record.uid)
+            local.sandbox = None
 
     def _finalize(self, pod: Json) -> None:
         """The kubelet's last word on a deleted pod: remove it now that nothing runs."""
         meta = pod["metadata"]
         with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0,
-                                            body={"preconditions": {"uid": meta["uid"]}}, _preload_content=False)
+            # Grace period in the body: with a body, the API server ignores the query's gracePeriodSeconds, and
+            # the pod would stay Terminating (with its namespace) for good.
+            self.core.delete_namespaced_pod(meta["name"], meta["namespace"],
+                                            body={"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}},
+                                            _preload_content=False)
 
     def _event(self, pod: Json, type_: str, reason: str, message: str) -> None:
         meta, stamp = pod["metadata"], now_rfc3339()

@@ -32,6 +32,8 @@ class PodNetwork:
         self.subnet = subnet or self._free_subnet()
         hosts = list(self.subnet.hosts())
         self.gateway = str(hosts[0])
+        # Handed out in turn, so an address comes back only after all the others: a namespace is
+        # torn down asynchronously by the kernel, and its veth (with its route) can outlive its pod.
         self._free = [str(h) for h in hosts[1:]]
         self._used: set[str] = set()
 
@@ -49,25 +51,39 @@ class PodNetwork:
 
     def attach(self, pod_uid: str, netns_pid: int) -> str:
         """Plug a veth into the namespace of `netns_pid`; the pod's address."""
-        address = next(a for a in self._free if a not in self._used)
-        self._used.add(address)
         tag = hashlib.sha256(pod_uid.encode()).hexdigest()[:8]
         node_end, pod_end = f"rtv{tag}", f"rtp{tag}"  # interface names have at most 15 characters
+        _ip("link", "add", node_end, "type", "veth", "peer", "name", pod_end)
         try:
-            _ip("link", "add", node_end, "type", "veth", "peer", "name", pod_end)
             _ip("link", "set", pod_end, "netns", str(netns_pid))
             _ip("addr", "add", f"{self.gateway}/32", "dev", node_end)
             _ip("link", "set", node_end, "up")
-            _ip("route", "add", f"{address}/32", "dev", node_end, "src", self.gateway)
+            address = self._route(node_end)
             _ip("link", "set", pod_end, "name", "eth0", netns_pid=netns_pid)
             _ip("addr", "add", f"{address}/32", "dev", "eth0", netns_pid=netns_pid)
             _ip("link", "set", "eth0", "up", netns_pid=netns_pid)
             _ip("route", "add", self.gateway, "dev", "eth0", netns_pid=netns_pid)
             _ip("route", "add", "default", "via", self.gateway, "dev", "eth0", netns_pid=netns_pid)
         except Exception:
-            self.release(address, pod_uid)
+            subprocess.run(["ip", "link", "del", node_end], capture_output=True)
             raise
         return address
+
+    def _route(self, node_end: str) -> str:
+        """The next address no pod uses and no leftover route holds, routed to `node_end`."""
+        for _ in range(len(self._free)):
+            address = self._free.pop(0)
+            self._free.append(address)
+            if address in self._used:
+                continue
+            result = subprocess.run(["ip", "route", "add", f"{address}/32", "dev", node_end, "src", self.gateway],
+                                    capture_output=True, text=True)
+            if result.returncode == 0:
+                self._used.add(address)
+                return address
+            if "File exists" not in result.stderr:
+                raise RuntimeError(f"ip route add {address}/32: {result.stderr.strip()}")
+        raise RuntimeError(f"no free pod address left in {self.subnet}")
 
     def release(self, address: str, pod_uid: str) -> None:
         """Give the address back (the veth goes with the namespace; this removes a leftover end)."""

@@ -61,10 +61,14 @@ class PodRecord:
     host_ip: str = ""
     start_time: str = ""
     sandbox_ready: bool = False
+    terminal: bool = False  # deleted and stopped: no container restarts, whatever the restart policy
 
 
 def phase(record: PodRecord) -> str:
     states = record.containers
+    if record.terminal:
+        succeeded = all(c.state == "terminated" and c.exit_code == 0 for c in states)
+        return "Succeeded" if succeeded else "Failed"
     if not record.sandbox_ready or any(c.state == "waiting" and not c.started and c.restart_count == 0
                                        for c in states):
         return "Pending"
