@@ -17,17 +17,25 @@ S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$"
 CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
-QUANTITY = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-            r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+# A resource quantity as apimachinery's ParseQuantity reads it (integer exponents only), but never
+# negative: the API server refuses a negative request or limit in a pod.
+QUANTITY = (r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+            r"(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]+))?$")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# An object name the operator passes on unchanged (a ServiceAccount, PriorityClass, RuntimeClass).
+# The name of an object whose kind has DNS-1123 subdomain names (Secret, ServiceAccount, PriorityClass,
+# RuntimeClass, and custom resources such as HTTPRoute and VirtualService): the operator passes it on unchanged.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Label values and label keys (prefix/name), as pod specs carry them in nodeSelector and tolerations:
 # the operator cannot shorten these, so the API server checks them at admission.
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A qualified name (label key, resource name): an optional DNS subdomain prefix and '/', then a name of
+# at most 63 characters. Written with [.] rather than \. so that it reads the same inside a CEL string.
+_QUALIFIED = (r"([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+              r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 # (A toleration's key may be empty: with operator Exists it tolerates every taint.)
-LABEL_KEY = (r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-             r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+LABEL_KEY = f"^({_QUALIFIED})?$"
+# Map keys have no schema of their own, so a rule checks them; the prefix is a subdomain of at most 253.
+QUALIFIED_KEYS = f"self.all(k, k.matches('^{_QUALIFIED}$') && !k.matches('^[^/]{{254,}}/'))"
 GPU = "nvidia.com/gpu"
 METRICS = ["accuracy", "f1Weighted", "f1Macro", "r2", "rmse", "mae"]
 REGRESSION_METRICS = ["r2", "rmse", "mae"]
@@ -63,14 +71,58 @@ def _cel_list(items: list[str]) -> str:
     return "[" + ", ".join(f"'{item}'" for item in items) + "]"
 
 
-def _node_selector(description: str) -> Schema:
+def _node_selector(description: str, where: str) -> Schema:
     return {"type": "object", "description": description, "maxProperties": 64,
-            "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
+            "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
+            "x-kubernetes-validations": [
+                {"rule": QUALIFIED_KEYS,
+                 "message": f"{where}.nodeSelector keys must be label keys: an optional DNS subdomain prefix and "
+                            "'/', then a name of at most 63 letters, digits, '-', '_' or '.' (e.g. "
+                            "nvidia.com/gpu.present)"},
+            ]}
 
 
-def _quantities(description: str) -> Schema:
+def _quantities(description: str, where: str) -> Schema:
     return {"type": "object", "description": description, "maxProperties": 16,
-            "additionalProperties": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY}}
+            # maxLength bounds the CEL cost estimate (an unbounded string counts as the whole request).
+            "additionalProperties": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY, "minimum": 0,
+                                     "maxLength": 64},
+            "x-kubernetes-validations": [
+                {"rule": QUALIFIED_KEYS,
+                 "message": f"{where} keys must be resource names: an optional DNS subdomain prefix and '/', "
+                            "then a name of at most 63 letters, digits, '-', '_' or '.' (e.g. cpu, memory, "
+                            "nvidia.com/gpu)"},
+            ]}
+
+
+def _resources(description: str, where: str, rules: list[dict[str, str]] | None = None) -> Schema:
+    return _obj(description, {
+        "requests": _quantities("Requested resources.", f"{where}.resources.requests"),
+        "limits": _quantities("Resource limits.", f"{where}.resources.limits"),
+    }, **{"x-kubernetes-validations": [
+        *(rules or []),
+        {"rule": "!has(self.requests) || !has(self.limits) || self.requests.all(r, !(r in self.limits) || "
+                 "quantity(string(self.requests[r])).compareTo(quantity(string(self.limits[r]))) <= 0)",
+         "message": f"{where}.resources: a request must not exceed the limit of the same resource"},
+    ]})
+
+
+def _tolerations(description: str, where: str) -> Schema:
+    toleration = _obj("A toleration.", {
+        "key": _str("Taint key.", pattern=LABEL_KEY, maxLength=317),
+        "operator": _str("Exists or Equal.", enum=["Exists", "Equal"]),
+        "value": _str("Taint value.", pattern=LABEL_VALUE, maxLength=63),
+        "effect": _str("Taint effect.", enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+        "tolerationSeconds": _int("How long to tolerate a NoExecute taint.", minimum=0),
+    }, **{"x-kubernetes-validations": [
+        {"rule": "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+         "message": f"{where}.tolerations: a toleration with operator Exists must not have a value"},
+        {"rule": "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+         "message": f"{where}.tolerations: a toleration without a key must have operator Exists"},
+        {"rule": "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+         "message": f"{where}.tolerations: tolerationSeconds needs effect NoExecute"},
+    ]})
+    return {"type": "array", "description": description, "items": toleration, "maxItems": 64}
 
 
 def model_schema() -> Schema:
@@ -125,7 +177,7 @@ def storage_schema() -> Schema:
                          pattern=r"^https?://[^\s]+$", maxLength=512),
         "region": _str("Region.", default="us-east-1", maxLength=64),
         "credentialsSecret": _obj("The Secret (same namespace) holding the credentials; never put keys here.", {
-            "name": _str("Secret name.", pattern=DNS_LABEL, maxLength=253),
+            "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253),
             "accessKeyIdKey": _str("Key of the access key id.", default="AWS_ACCESS_KEY_ID", maxLength=253),
             "secretAccessKeyKey": _str("Key of the secret access key.", default="AWS_SECRET_ACCESS_KEY",
                                        maxLength=253),
@@ -183,13 +235,6 @@ def triggers_schema() -> Schema:
 
 
 def training_schema() -> Schema:
-    toleration = _obj("A toleration.", {
-        "key": _str("Taint key.", pattern=LABEL_KEY, maxLength=317),
-        "operator": _str("Exists or Equal.", enum=["Exists", "Equal"]),
-        "value": _str("Taint value.", pattern=LABEL_VALUE, maxLength=63),
-        "effect": _str("Taint effect.", enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
-        "tolerationSeconds": _int("How long to tolerate a NoExecute taint.", minimum=0),
-    })
     return _obj("How to train, and the Job that does it.", {
         "strategy": _str("full: all data; incremental: continue from the current model on new data plus "
                          "replay; window: only the most recent span.", enum=["full", "incremental", "window"],
@@ -217,10 +262,7 @@ def training_schema() -> Schema:
                 "items": _obj("A variable.", {"name": _str("Name.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                                            maxLength=256),
                                               "value": _str("Value.", maxLength=32768)}, required=["name"])},
-        "resources": _obj("Container resources; GPUs as limits, e.g. nvidia.com/gpu: 1.", {
-            "requests": _quantities("Requested resources."),
-            "limits": _quantities("Resource limits."),
-        }, **{"x-kubernetes-validations": [
+        "resources": _resources("Container resources; GPUs as limits, e.g. nvidia.com/gpu: 1.", "training", [
             {"rule": f"!has(self.limits) || !('{GPU}' in self.limits) || "
                      f"string(self.limits['{GPU}']).matches('^[0-9]+$')",
              "message": "the GPU count (nvidia.com/gpu) must be a whole number"},
@@ -228,10 +270,9 @@ def training_schema() -> Schema:
                      f"(has(self.limits) && '{GPU}' in self.limits && "
                      f"string(self.requests['{GPU}']) == string(self.limits['{GPU}']))",
              "message": "a GPU request must equal the GPU limit"},
-        ]}),
-        "nodeSelector": _node_selector("Node labels the trainer pod needs."),
-        "tolerations": {"type": "array", "description": "Tolerations of the trainer pod.", "items": toleration,
-                        "maxItems": 64},
+        ]),
+        "nodeSelector": _node_selector("Node labels the trainer pod needs.", "training"),
+        "tolerations": _tolerations("Tolerations of the trainer pod.", "training"),
         "affinity": {"type": "object", "description": "Affinity of the trainer pod (core/v1 Affinity).",
                      "x-kubernetes-preserve-unknown-fields": True},
         "runtimeClassName": _str("Runtime class, e.g. nvidia.", pattern=DNS_SUBDOMAIN, maxLength=253),
@@ -341,13 +382,9 @@ def serving_schema() -> Schema:
                          default=2),
         "port": _int("Container and Service port.", minimum=1, maximum=65535, default=8080),
         "image": _str("Model server image; default: the trainer image.", maxLength=512),
-        "resources": _obj("Model server resources (GPUs as limits).", {
-            "requests": _quantities("Requested resources."),
-            "limits": _quantities("Resource limits."),
-        }),
-        "nodeSelector": _node_selector("Node labels the model server pods need."),
-        "tolerations": {"type": "array", "description": "Tolerations of the model server pods.",
-                        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}, "maxItems": 64},
+        "resources": _resources("Model server resources (GPUs as limits).", "serving"),
+        "nodeSelector": _node_selector("Node labels the model server pods need.", "serving"),
+        "tolerations": _tolerations("Tolerations of the model server pods.", "serving"),
         "capture": _obj("Write a sample of live requests where drift checks read them.", {
             "uri": _str("S3 prefix.", pattern=S3_URI, maxLength=1024),
             "fraction": _num("Share of rows written.", minimum=0, maximum=1, default=0.1),
@@ -357,9 +394,9 @@ def serving_schema() -> Schema:
                          "replica counts; gatewayAPI: weights on an HTTPRoute; istio: weights on a "
                          "VirtualService.", enum=["replicas", "gatewayAPI", "istio"], default="replicas"),
             "httpRoute": _str("The HTTPRoute (same namespace) whose rules send to the stable Service.",
-                              pattern=DNS_LABEL, maxLength=253),
+                              pattern=DNS_SUBDOMAIN, maxLength=253),
             "virtualService": _str("The VirtualService (same namespace) routing to the stable Service.",
-                                   pattern=DNS_LABEL, maxLength=253),
+                                   pattern=DNS_SUBDOMAIN, maxLength=253),
         }, **{"x-kubernetes-validations": [
             {"rule": "!has(self.type) || self.type != 'gatewayAPI' || has(self.httpRoute)",
              "message": "router gatewayAPI needs httpRoute"},

@@ -18,6 +18,7 @@ import jsonschema
 from croniter import croniter
 
 from .estimators import estimator_problem
+from .quantity import CEL_FUNCTIONS
 from .schema import spec_schema
 from .spec import parse_duration
 
@@ -61,7 +62,8 @@ def _validator() -> jsonschema.protocols.Validator:
 @functools.cache
 def _cel_program(rule: str) -> celpy.Runner:
     environment = celpy.Environment()
-    return environment.program(environment.compile(rule))
+    # Kubernetes' CEL libraries the rules use (quantity) on top of standard CEL.
+    return environment.program(environment.compile(rule), functions=CEL_FUNCTIONS)
 
 
 def _path(parts: list[Any]) -> str:

@@ -37,7 +37,7 @@ class LocalCluster:
 
     def __init__(self, workdir: Path, seaweed: SeaweedS3 | None = None, clock_file: Path | None = None,
                  max_requeue: float = 1.0, operator_args: tuple[str, ...] = (), dev: Any = None,
-                 say: Callable[[str], None] = print):
+                 say: Callable[[str], None] = print, operator_server: str | None = None):
         self.workdir = workdir
         self.seaweed = seaweed
         self._own_seaweed = seaweed is None
@@ -46,6 +46,7 @@ class LocalCluster:
         self.operator_args = operator_args
         self.dev = dev
         self._own_dev = dev is None
+        self.operator_server = operator_server  # e.g. a fault-injecting proxy in front of the API server
         self.say = say
         self.kubeconfig = workdir / "kubeconfig"
         self.operator_kubeconfig = workdir / "operator.kubeconfig"
@@ -68,6 +69,9 @@ class LocalCluster:
             self.kubeconfig.write_text(self.dev.admin_kubeconfig.read_text())
             self.kubeconfig.chmod(0o600)
             self.dev.operator_kubeconfig(self.operator_kubeconfig)
+            if self.operator_server:
+                config = self.operator_kubeconfig.read_text().replace(self.dev.url, self.operator_server)
+                self.operator_kubeconfig.write_text(config)
             configuration = kubernetes.client.Configuration()
             kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
             self.api_client = kubernetes.client.ApiClient(configuration)

@@ -58,7 +58,10 @@ def sample_policy(endpoint: str, prometheus_url: str) -> Json:
                 "steps": [{"setWeight": 20}, {"pause": {"duration": "5s"}}, {"setWeight": 50},
                           {"pause": {"duration": "5s"}}, {"setWeight": 100}],
                 # Local processes share two CPUs with training Jobs: latency is noisy, so a loose ratio.
-                "analysis": {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20,
+                # After a concept change the new model must answer differently (measured: Jensen-Shannon
+                # 0.41 between v1's and v2's predicted classes), so the default 0.2 would reject the fix;
+                # live accuracy on labeled feedback is what judges it here.
+                "analysis": {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20, "maxPredictionShift": 0.7,
                              "prometheusUrl": prometheus_url,
                              "prometheus": [{"name": "live-accuracy-drop", "successCondition": "result <= 0.02",
                                              "query": 'sandbox_accuracy_drop{stable="{{version}}", '
