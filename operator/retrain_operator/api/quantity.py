@@ -1,46 +1,37 @@
-"""Kubernetes resource quantities, and the part of Kubernetes' CEL quantity library the CRD's rules use.
+"""The part of Kubernetes' CEL quantity library the CRD's rules use, for the operator's own validation.
 
 The API server evaluates `quantity(...)` with its own library; the operator's validation
 (`validation.py`, with cel-python) gets the same functions from here so a rule means the same
-in both places. Parsing follows apimachinery's `ParseQuantity`: an optional sign, a decimal
-number, then a binary suffix (Ki..Ei), a decimal suffix (n, u, m, k, M, G, T, P, E) or an
-integer exponent (e3, E-2). Values are exact fractions, never floats.
+in both places. Parsing is the Kubernetes client's `parse_quantity` (exact decimals, as
+apimachinery's `ParseQuantity`).
 """
 
 from __future__ import annotations
 
 import re
-from fractions import Fraction
+from decimal import Decimal
 from functools import total_ordering
 from typing import Any
 
 from celpy import celtypes
+from kubernetes.utils.quantity import parse_quantity
 
-_SYNTAX = re.compile(r"(?P<sign>[+-]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-                     r"(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
-_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+# apimachinery's grammar: the client's parser also takes some strings the server refuses ("1K", "1 Gi").
+_SYNTAX = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 
 
-def parse(text: str) -> Fraction:
+def parse(text: str) -> Decimal:
     """The exact value of a quantity string; ValueError when the API server would refuse it."""
-    match = _SYNTAX.fullmatch(text)
-    if match is None:
+    if _SYNTAX.fullmatch(text) is None:
         raise ValueError(f"{text!r} is not a quantity")
-    value = Fraction(match["number"]) * (-1 if match["sign"] == "-" else 1)
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        return value * 2 ** _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return value * Fraction(10) ** _DECIMAL[suffix]
-    return value * Fraction(10) ** int(suffix[1:])
+    return Decimal(parse_quantity(text))
 
 
 @total_ordering
 class Quantity:
     """A parsed quantity as CEL sees it (an opaque value with methods)."""
 
-    def __init__(self, value: Fraction):
+    def __init__(self, value: Decimal):
         self.value = value
 
     def __eq__(self, other: object) -> bool:
