@@ -17,15 +17,7 @@ from retrain_operator.api import crd as crd_module
 from retrain_operator.api.schema import openapi_schema
 from retrain_operator.api.validation import _to_json_schema, problems
 
-
-def _walk(schema: dict[str, Any], path: str = ""):
-    yield path, schema
-    for name, child in (schema.get("properties") or {}).items():
-        yield from _walk(child, f"{path}.{name}")
-    if isinstance(schema.get("items"), dict):
-        yield from _walk(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), dict):
-        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+from .test_crd import _walk
 
 
 def _rendered() -> dict[str, Any]:

@@ -34,7 +34,7 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
-def _data(obj: Json, kind: str) -> dict[str, str]:
+def data_of(obj: Json, kind: str) -> dict[str, str]:
     if kind == "Secret":
         return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
     return {**(obj.get("data") or {})}
@@ -62,7 +62,7 @@ def _ref_value(source: Json, lookup: Lookup) -> str | None:
         if ref.get("optional"):
             return None
         raise ConfigError(f'{kind.lower()} "{ref["name"]}" not found')
-    data = _data(obj, kind)
+    data = data_of(obj, kind)
     if ref["key"] not in data:
         if ref.get("optional"):
             return None
@@ -83,7 +83,7 @@ def environment(pod: Json, container: Json, lookup: Lookup, base: dict[str, str]
                 continue
             raise ConfigError(f'{kind.lower()} "{ref["name"]}" not found')
         prefix = source.get("prefix", "")
-        env.update({prefix + k: v for k, v in _data(obj, kind).items()})
+        env.update({prefix + k: v for k, v in data_of(obj, kind).items()})
     for item in container.get("env") or []:
         if "value" in item:
             env[item["name"]] = expand(str(item["value"]), env)

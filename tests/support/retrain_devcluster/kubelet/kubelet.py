@@ -283,7 +283,7 @@ class Kubelet:
                         if volume[key].get("optional"):
                             continue
                         raise containers.ConfigError(f'{kind.lower()} "{ref}" not found')
-                    for name, value in containers._data(obj, kind).items():
+                    for name, value in containers.data_of(obj, kind).items():
                         (source / name).write_text(value)
             if mount.get("subPath"):
                 source = source / mount["subPath"]
