@@ -49,3 +49,20 @@ def test_a_63_character_policy_runs_the_whole_story(scenario: Scenario):
     for obj in objects:
         assert len(obj["metadata"]["name"]) <= 63
         assert obj["metadata"]["labels"][names.LABEL_POLICY] == kubenames.policy_label(NAME) == NAME
+
+
+def test_a_253_character_policy_trains_and_serves(scenario: Scenario):
+    """The longest name the server accepts: every derived object is hash-shortened, and the story runs."""
+    name = ("a" + "-".join(["retrain"] * 40))[:252] + "z"
+    assert len(name) == 253
+    scenario.load_history()
+    scenario.cluster.apply_policy(scenario.namespace, name, scenario.policy_spec(serving={"replicas": 1}),
+                                  annotations={names.ANNOTATION_TRIGGER: "1"})
+    status = scenario.wait_recorded(name, "v1", timeout=120)
+    assert status["currentModel"]["version"] == "v1" and not status.get("applyErrors")
+    deployment = scenario.cluster.wait(lambda: (lambda d: d if (d or {}).get("status", {}).get("readyReplicas") == 1
+                                                else None)(scenario.cluster.deployment(
+        scenario.namespace, serving.deployment_name(name, serving.STABLE))), 90, "the model server")
+    label = deployment["metadata"]["labels"][names.LABEL_POLICY]
+    assert label == kubenames.policy_label(name) and len(label) <= 63
+    assert deployment["metadata"]["annotations"][names.ANNOTATION_POLICY] == name
