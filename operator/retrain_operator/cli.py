@@ -1,4 +1,4 @@
-"""`retrain-operator`: run the operator, the local Job executor, the sandbox; print the CRD."""
+"""`retrain-operator`: run the operator, the sandbox, the drift check; print the CRD."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`retrain-operator sandbox`: the whole loop, on this machine, on a stream with real concept drift.
 
-Starts the embedded API server, SeaweedFS, the local Job executor and Deployment controller and
-the operator; then plays: first training -> two model servers behind an HTTPRoute -> live
+Starts a dev cluster (a real control plane and a process-kubelet node), SeaweedFS and the
+operator; then plays: first training -> two model servers behind an HTTPRoute -> live
 traffic with labeled feedback -> the concept changes (SEA) -> the drift check sees the accuracy
 drop -> retraining -> quality gates -> canary steps with live weights and live accuracy ->
 promotion. With `bad_canary`, a challenger trained on mislabeled data passes the offline gates
