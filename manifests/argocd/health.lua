@@ -24,13 +24,30 @@ if type(generation) == "number" and type(observed) == "number" and observed < ge
   return hs
 end
 
+-- The API server refused one of the operator's writes (status.applyErrors has the details).
+local function stalled(conditions)
+  if type(conditions) ~= "table" then
+    return nil
+  end
+  for _, condition in ipairs(conditions) do
+    if condition.type == "Stalled" and condition.status == "True" then
+      return condition
+    end
+  end
+  return nil
+end
+
 local phase = status.phase
 local message = text(status.message, "Phase " .. tostring(phase))
 local rollout = status.rollout
+local stall = stalled(status.conditions)
 
 if phase == "Invalid" or phase == "Blocked" or phase == "Degraded" then
   hs.status = "Degraded"
   hs.message = message
+elseif stall ~= nil then
+  hs.status = "Degraded"
+  hs.message = text(stall.message, "Stalled: " .. text(stall.reason, "a write was refused"))
 elseif phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = message

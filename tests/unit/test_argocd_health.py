@@ -82,10 +82,18 @@ OPERATOR_STATUS = {  # shaped like what the operator writes for a served model
     ({**policy(generation=4), "status": OPERATOR_STATUS}, ("Healthy", "v3 is current")),
     ({**policy(generation=4), "status": {**OPERATOR_STATUS, "phase": "Degraded", "message": "v4 failed: OOMKilled"}},
      ("Degraded", "v4 failed: OOMKilled")),
+    ({**policy(generation=4), "status": {**OPERATOR_STATUS, "conditions": [
+        *OPERATOR_STATUS["conditions"],
+        {"type": "Stalled", "status": "True", "reason": "ServingObjectRejected",
+         "message": "Deployment churn-model-stable refused (422 Invalid): ..."}]}},
+     ("Degraded", "Deployment churn-model-stable refused (422 Invalid): ...")),
+    ({**policy(generation=4), "status": {**OPERATOR_STATUS, "conditions": [
+        *OPERATOR_STATUS["conditions"], {"type": "Stalled", "status": "False", "reason": "Accepted"}]}},
+     ("Healthy", "v3 is current")),
 ], ids=["empty", "no-phase", "pending", "training", "rolling-out", "ready", "degraded", "blocked", "invalid",
         "suspended", "unknown-phase", "stale-generation", "stale-beats-degraded", "paused-rollout",
         "paused-without-message", "progressing-rollout", "operator-status",
-        "operator-status-degraded"])
+        "operator-status-degraded", "stalled", "no-longer-stalled"])
 def test_health(obj: dict[str, Any], expected: tuple[str, str]):
     assert health(obj) == expected
 
