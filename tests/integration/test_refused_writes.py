@@ -1,7 +1,7 @@
 """What the API server refuses shows in status, Events and a backed-off retry; the training stays recorded.
 
-Both refusals are the real server's own: a Deployment whose requests exceed its limits (422
-Invalid from pod-template validation) and a Service of the same name that someone else owns.
+Both refusals are the real server's own: a Deployment a ResourceQuota forbids (403 from the quota
+admission plugin) and a Service of the same name that someone else owns.
 """
 
 from __future__ import annotations
@@ -23,33 +23,37 @@ def stalled(status: dict) -> dict | None:
 
 
 def test_a_model_server_the_server_refuses_is_reported_and_the_training_kept(scenario: Scenario):
+    # A platform team's quota: no Deployments in this namespace. The quota admission plugin refuses them.
+    core, namespace = scenario.cluster.core, scenario.namespace
+    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "no-deployments"},
+                                                      "spec": {"hard": {"count/deployments.apps": "0"}}})
+    scenario.cluster.wait(lambda: core.read_namespaced_resource_quota("no-deployments", namespace).status.hard,
+                          30, "the quota controller to count usage")
     scenario.load_history()
-    spec = scenario.policy_spec(serving={"replicas": 1, "resources": {"requests": {"cpu": "2"},
-                                                                      "limits": {"cpu": "1"}}})
-    scenario.cluster.apply_policy(scenario.namespace, "greedy", spec, annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.cluster.apply_policy(namespace, "greedy", scenario.policy_spec(serving={"replicas": 1}),
+                                  annotations={names.ANNOTATION_TRIGGER: "1"})
     status = scenario.wait_status("greedy", stalled, "a Stalled condition", timeout=120)
 
     condition = stalled(status)
     assert condition["reason"] == "ServingObjectRejected"
-    assert "422" in condition["message"] and "must be less than or equal to cpu limit" in condition["message"]
+    assert "403" in condition["message"] and "exceeded quota: no-deployments" in condition["message"]
     refused = status["applyErrors"]["serving"]
-    assert refused["kind"] == "Deployment" and refused["code"] == 422 and refused["apiReason"] == "Invalid"
+    assert refused["kind"] == "Deployment" and refused["code"] == 403 and refused["apiReason"] == "Forbidden"
     assert refused["nextAttemptAt"] > refused["lastAttemptAt"]
     # The run itself finished and is recorded, whatever happened to serving.
     assert status["lastRun"]["version"] == "v1" and status["currentModel"]["version"] == "v1"
-    events = scenario.cluster.wait(lambda: [e for e in scenario.cluster.events(scenario.namespace, "greedy")
+    events = scenario.cluster.wait(lambda: [e for e in scenario.cluster.events(namespace, "greedy")
                                             if e["reason"] == "ServingObjectRejected"], 30, "the Warning Event")
-    assert events[0]["type"] == "Warning" and "must be less than or equal" in events[0]["message"]
-    assert scenario.cluster.deployment(scenario.namespace, serving.deployment_name("greedy", serving.STABLE)) is None
+    assert events[0]["type"] == "Warning" and "exceeded quota" in events[0]["message"]
+    assert scenario.cluster.deployment(namespace, serving.deployment_name("greedy", serving.STABLE)) is None
 
-    # Fixing the spec retries at once (a new generation) and clears the condition.
-    scenario.cluster.patch_policy(scenario.namespace, "greedy", {"spec": {"serving": {"resources": {
-        "requests": {"cpu": "500m"}, "limits": {"cpu": "1"}}}}})
+    # The quota goes: the next attempt (after its back-off) succeeds and clears the condition.
+    core.delete_namespaced_resource_quota("no-deployments", namespace)
     status = scenario.wait_status("greedy", lambda s: not stalled(s) and not s.get("applyErrors"),
-                                  "the refusal to clear", timeout=60)
+                                  "the refusal to clear", timeout=120)
     assert get_condition(status["conditions"], "Stalled")["reason"] == "Accepted"
     scenario.cluster.wait(lambda: scenario.cluster.deployment(
-        scenario.namespace, serving.deployment_name("greedy", serving.STABLE)), 30, "the model server Deployment")
+        namespace, serving.deployment_name("greedy", serving.STABLE)), 30, "the model server Deployment")
 
 
 def test_a_service_owned_by_someone_else_is_never_adopted(scenario: Scenario):

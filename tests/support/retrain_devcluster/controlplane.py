@@ -51,6 +51,7 @@ class AuditRecord:
     namespace: str
     name: str
     code: int
+    decision: str  # the authorizer's: "allow" or "forbid" (a 403 can also come from admission)
 
     @classmethod
     def parse(cls, event: dict[str, Any]) -> AuditRecord:
@@ -59,7 +60,8 @@ class AuditRecord:
         return cls(user=user.get("username", ""), groups=tuple(user.get("groups") or ()), verb=event.get("verb", ""),
                    group=ref.get("apiGroup", ""), resource=ref.get("resource", ""),
                    subresource=ref.get("subresource", ""), namespace=ref.get("namespace", ""),
-                   name=ref.get("name", ""), code=int((event.get("responseStatus") or {}).get("code") or 0))
+                   name=ref.get("name", ""), code=int((event.get("responseStatus") or {}).get("code") or 0),
+                   decision=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""))
 
 
 class ControlPlane:
