@@ -14,7 +14,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -230,14 +229,3 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def wait_ready(plane: ControlPlane, timeout: float = 60) -> None:
-    """Until the API server reports ready (after start, or when a test restarts a component)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if plane._ready():
-            return
-        plane.check_alive()
-        time.sleep(0.2)
-    raise TimeoutError("kube-apiserver did not become ready")
