@@ -63,10 +63,6 @@ def _state(body: dict[str, Any]) -> PolicyState:
     )
 
 
-def _owned(job: dict[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in (job.get("metadata") or {}).get("ownerReferences") or [])
-
-
 def _status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A merge patch that turns `old` into `new` at the top level (removed keys become null)."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
@@ -80,7 +76,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
         return Observed(spec_problems=problems), None
     spec = PolicySpec.from_dict(policy.spec)
     jobs = await asyncio.to_thread(ctx.kube.list_jobs, policy.namespace, policy.name)
-    owned = [job for job in jobs if _owned(job, policy.uid)]
+    owned = [job for job in jobs if serving.owned_by(job, policy.uid)]
     views = tuple(view for job in owned if (view := job_view(job)) is not None)
     drift_views = tuple(view for job in owned if (view := drift_job_view(job)) is not None)
     secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
@@ -95,8 +91,8 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
             asyncio.to_thread(ctx.kube.read_deployment, policy.namespace, serving.deployment_name(policy.name, role))
             for role in (serving.STABLE, serving.CANARY)))
         # Only Deployments the policy controls count; one of our name that is not is refused when applied.
-        serving_view = ServingView(stable=stable if _owned(stable or {}, policy.uid) else None,
-                                   canary=canary if _owned(canary or {}, policy.uid) else None)
+        serving_view = ServingView(stable=stable if serving.owned_by(stable, policy.uid) else None,
+                                   canary=canary if serving.owned_by(canary, policy.uid) else None)
     return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views,
                     serving=serving_view), storage
 
@@ -165,6 +161,8 @@ def _create_job(ctx: Context, policy: PolicyState, job: dict[str, Any]) -> Apply
     """Create the planned Job; a refusal comes back as a typed failure, not an exception."""
     try:
         created_job, created = ctx.kube.create_job(job)
+    except NotOwned as error:
+        return apply_errors.not_owned(apply_errors.JOB, error.kind, error.name, error.message)
     except ApiException as error:
         return _refused(apply_errors.JOB, "Job", job["metadata"]["name"], error)
     log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",

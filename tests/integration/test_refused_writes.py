@@ -1,7 +1,7 @@
 """What the API server refuses shows in status, Events and a backed-off retry; the training stays recorded.
 
-Both refusals are the real server's own: a Deployment a ResourceQuota forbids (403 from the quota
-admission plugin) and a Service of the same name that someone else owns.
+The refusals are the real server's own (a Deployment a ResourceQuota forbids: 403 from the quota
+admission plugin) or the operator's (a Service or a Job of the name it needs that someone else owns).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from retrain_operator.api import names
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
+from retrain_operator.core.runs import job_name
 
 from .conftest import Scenario
 
@@ -70,3 +71,22 @@ def test_a_service_owned_by_someone_else_is_never_adopted(scenario: Scenario):
     assert status["currentModel"]["version"] == "v1"
     untouched = scenario.cluster.core.read_namespaced_service(service, scenario.namespace)
     assert untouched.spec.selector == {"app": "web"} and not untouched.metadata.owner_references
+
+
+def test_a_job_owned_by_someone_else_is_never_adopted(scenario: Scenario):
+    """A Job with the name the run needs, left by someone else (an orphan of a deleted policy, a person):
+    the run does not claim it or its outcome; the policy says why and waits."""
+    namespace, name = scenario.namespace, job_name("churn", "v1")
+    scenario.cluster.batch.create_namespaced_job(namespace, {
+        "metadata": {"name": name}, "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+    scenario.load_history()
+    scenario.cluster.apply_policy(namespace, "churn", scenario.policy_spec(),
+                                  annotations={names.ANNOTATION_TRIGGER: "1"})
+    status = scenario.wait_status("churn", stalled, "a Stalled condition", timeout=90)
+
+    assert stalled(status)["reason"] == "JobNotOwned"
+    assert status["applyErrors"]["job"]["name"] == name
+    assert not status.get("activeRun") and not status.get("currentModel")  # nothing claimed
+    foreign = scenario.cluster.batch.read_namespaced_job(name, namespace)
+    assert not foreign.metadata.owner_references

@@ -67,7 +67,10 @@ class Kube:
         return list(result.get("items") or [])
 
     def create_job(self, job: Json) -> tuple[Json, bool]:
-        """Create the Job, or return the existing one of the same name (created=False)."""
+        """Create the Job, or return the existing one of the same name (created=False) if this policy owns it.
+
+        One this policy does not control (a deleted policy's of the same name, someone else's) raises
+        NotOwned: adopting it would record another run's outcome, and its artifacts, as this one's."""
         meta = job["metadata"]
         try:
             return _json(self.batch.create_namespaced_job(meta["namespace"], job, _preload_content=False)), True
@@ -79,6 +82,10 @@ class Kube:
                                                      _preload_content=False)).get("items") or []
         if not found:
             raise RuntimeError(f"Job {meta['name']} exists (409) but cannot be listed")
+        if not serving.owned_by(found[0], serving.owner_uid(job)):
+            raise NotOwned("Job", meta["name"], (
+                f"Job {meta['name']} exists but is not owned by this policy (it has {serving.owners(found[0])}); "
+                "the operator does not adopt it: delete it, and the run starts"))
         return found[0], False
 
     def read_secret(self, namespace: str, name: str) -> Json | None:
