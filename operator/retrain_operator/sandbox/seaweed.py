@@ -131,6 +131,10 @@ class SeaweedS3:
             f"-filer.port={self.ports['filer']}",
             f"-s3.port={self.ports['s3']}",
             f"-admin.port={self.ports['admin']}",
+            # Each bucket is a collection with volumes of its own. Left to itself, `weed mini` allows
+            # free disk / 1 GiB volumes (71 here): a test session's hundreds of buckets ran out
+            # ("No writable volumes and no free volumes left"). Volumes are files grown on demand.
+            "-master.volumeSizeLimitMB=64", "-volume.max=4000",
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
         env = dict(os.environ, GOMEMLIMIT=os.environ.get("GOMEMLIMIT", "700MiB"))
