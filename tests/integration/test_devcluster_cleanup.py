@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from retrain_devcluster import processes
+
 pytestmark = pytest.mark.integration
 
 STARTER = r'''
@@ -43,20 +45,6 @@ time.sleep(3600)
 '''
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in args:
-            found.append(f"{entry.name}: {args[:160]}")
-    return found
-
-
 def test_sigkill_of_the_starter_takes_everything_down(tmp_path: Path):
     workdir = tmp_path / "doomed-cluster"
     starter = subprocess.Popen([sys.executable, "-c", STARTER, str(workdir)], stdout=subprocess.PIPE,
@@ -65,7 +53,7 @@ def test_sigkill_of_the_starter_takes_everything_down(tmp_path: Path):
         line = starter.stdout.readline() if starter.stdout else ""
         assert line, "the starter died before its pod ran"
         pod = json.loads(line)
-        assert _processes_mentioning(str(workdir)), "nothing of the cluster is running"
+        assert processes.mentioning(str(workdir)), "nothing of the cluster is running"
         os.kill(pod["pid"], 0)  # the pod's process is alive
         assert subprocess.run(["ip", "route", "show", f"{pod['ip']}/32"], capture_output=True,
                               text=True).stdout.strip()
@@ -74,9 +62,9 @@ def test_sigkill_of_the_starter_takes_everything_down(tmp_path: Path):
         starter.wait()
 
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (_processes_mentioning(str(workdir)) or _alive(pod["pid"])):
+    while time.monotonic() < deadline and (processes.mentioning(str(workdir)) or _alive(pod["pid"])):
         time.sleep(0.5)
-    assert _processes_mentioning(str(workdir)) == []
+    assert processes.mentioning(str(workdir)) == []
     assert not _alive(pod["pid"])
     deadline = time.monotonic() + 30  # the kernel removes a dead namespace's veth (and route) asynchronously
     while time.monotonic() < deadline and _route(pod["ip"]):

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from retrain_devcluster import processes
+
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in command:
-                found.append(f"{entry.name}: {command}")
-    return found
 
 
 @pytest.mark.timeout(480)
@@ -48,7 +37,7 @@ def test_the_sandbox_plays_drift_retraining_canary_and_rollback_and_stops_everyt
     reports = list(workdir.glob("drift-report-d*.html"))
     assert len(reports) == 1 and reports[0].read_text().lstrip().startswith("<!doctype html>")
     assert f"drift report of {reports[0].stem.removeprefix('drift-report-')}: {reports[0]}" in output
-    assert processes_mentioning(str(workdir)) == []  # SeaweedFS, model servers, Jobs: all stopped
+    assert processes.mentioning(str(workdir)) == []  # SeaweedFS, model servers, Jobs: all stopped
 
 
 def test_a_terminated_sandbox_still_stops_everything_it_started(tmp_path: Path):
@@ -61,7 +50,7 @@ def test_a_terminated_sandbox_still_stops_everything_it_started(tmp_path: Path):
     for line in process.stdout:
         if line.startswith("3. applying"):  # SeaweedFS, API server and the operator are running by now
             break
-    assert processes_mentioning(str(workdir)), "nothing was started"
+    assert processes.mentioning(str(workdir)), "nothing was started"
     process.terminate()
     assert process.wait(timeout=60) == 128 + 15
-    assert processes_mentioning(str(workdir)) == []
+    assert processes.mentioning(str(workdir)) == []

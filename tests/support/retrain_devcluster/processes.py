@@ -84,3 +84,18 @@ def tail(log: Path | None, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"(no log at {log})"
+
+
+def mentioning(text: str) -> list[str]:
+    """Every running process whose command line contains `text` (to check that nothing was left behind)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command:
+            found.append(f"{entry.name}: {command}")
+    return found
