@@ -190,9 +190,12 @@ def test_a_failing_analysis_rolls_the_canary_back_and_the_old_model_keeps_servin
     stable = deployment(scenario, name, serving.STABLE)
     assert stable["spec"]["template"]["metadata"]["labels"][names.LABEL_MODEL_VERSION] == "v1"
     assert stable["status"]["readyReplicas"] == 1  # the stable model never stopped serving
-    assert traffic.by_version().get("v2", 0) > 0  # the canary did get its replica share
-    reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
-    assert "AnalysisFailed" in reasons
+    # The canary did get its replica share before the analysis judged it. (Whether a request reached it
+    # is timing: on a real cluster the first window can be judged a fraction of a second after the weight.)
+    events = scenario.cluster.events(scenario.namespace, name)
+    assert any(e.get("reason") == "CanaryWeight" and "v2: canary at 30%" in e.get("message", "") for e in events)
+    assert "AnalysisFailed" in [e.get("reason") for e in events]
+    assert traffic.by_version().get("v1", 0) > 0
 
 
 def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Scenario):
