@@ -29,7 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     handlers.CONTEXT = Context(
         kube=Kube(api_client),
         clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
-        settings=Settings(default_image=args.trainer_image),
+        settings=Settings(default_image=args.trainer_image, serving_grace=args.serving_grace,
+                          verify_interval=args.verify_interval),
         max_requeue=args.max_requeue,
     )
     if args.metrics_port:
@@ -120,6 +121,11 @@ def parser() -> argparse.ArgumentParser:
         help="image for policies that do not set spec.training.image")
     run.add_argument("--max-requeue", type=float, default=300.0,
                      help="longest sleep between two looks at a policy, in seconds")
+    run.add_argument("--serving-grace", type=float, default=120.0,
+                     help="seconds the current version's stable servers may have no Ready pod before Ready turns "
+                          "False (ModelUnavailable)")
+    run.add_argument("--verify-interval", type=float, default=600.0,
+                     help="seconds between re-verifications of the current version's artifacts in S3; 0: never")
     run.add_argument("--clock-file", default=None,
                      help="read 'now' from this file (RFC 3339); for demos and tests only")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("RETRAIN_METRICS_PORT", "0")))

@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 
+from . import deletion
 from .adapters import metrics
 from .api import kubenames, names
 from .reconcile import Context, reconcile
@@ -96,6 +97,19 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
     finally:
         WAKEUPS.forget(namespace, name)
         metrics.forget(namespace, name)
+
+
+@kopf.on.delete(names.GROUP, names.VERSION, names.PLURAL)
+async def policy_deleted(body: kopf.Body, **_: Any) -> None:
+    """The finalizer step: the user's route loses our canary backend before the Services go."""
+    assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
+    try:
+        done = await asyncio.to_thread(deletion.release_route, CONTEXT.kube, dict(body))
+    except deletion.RouteNotReleased as error:
+        kopf.warn(body, reason="RouteNotReleased", message=f"{error}; the policy is deleted once it succeeds")
+        raise kopf.TemporaryError(str(error), delay=10) from error
+    if done:
+        kopf.info(body, reason="RouteReleased", message=done)
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)

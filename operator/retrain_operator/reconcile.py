@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import kopf
 from kubernetes.client.rest import ApiException
 
-from .adapters import metrics, prometheus
+from .adapters import bulkhead, metrics, prometheus
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
-from .adapters.storage import PolicyStorage, client_for, credentials_from_secret
+from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
+from .api import names
 from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
-from .core import analysis, apply_errors, rollout, serving
+from .core import analysis, apply_errors, event_records, rollout, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
 from .core.observed import (
@@ -37,6 +39,7 @@ from .core.promotion import ServingPlan
 from .core.timeutil import from_rfc3339
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Context:
     clock: Clock
     settings: Settings
     max_requeue: float = MAX_REQUEUE
+    instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
     # The last scrape per rollout (namespace, policy, version): the start of the next analysis window.
     baselines: dict[tuple[str, str, str], MetricsView] = field(default_factory=dict)
 
@@ -63,13 +67,6 @@ def _state(body: dict[str, Any]) -> PolicyState:
     )
 
 
-def _status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that turns `old` into `new` at the top level (removed keys become null)."""
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
-    patch.update(new)
-    return {"status": patch}
-
-
 async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyStorage | None]:
     problems = tuple(spec_problems(policy.spec))
     if problems:
@@ -83,8 +80,17 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
     credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
     storage = None
     if credentials is not None:
-        storage = PolicyStorage(spec, policy.namespace, policy.name, client_for(spec, credentials))
-        problem = await asyncio.to_thread(storage.check_bucket)
+        # In the endpoint's bulkhead, with a deadline: a silent endpoint delays this policy only.
+        endpoint = storage_endpoint(spec)
+        try:
+            client = await bulkhead.STORAGE.run(endpoint, client_for, spec, credentials,
+                                                deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
+            storage = PolicyStorage(spec, policy.namespace, policy.name, client,
+                                    uid=policy.uid, recorded=recorded_uris(policy.status))
+            problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
+                                                 deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
+        except bulkhead.DeadlineExceeded as error:  # no further reads this round: they would wait too
+            storage, problem = None, ("StorageUnreachable", str(error))
     serving_view = ServingView()
     if spec.serving is not None:
         stable, canary = await asyncio.gather(*(
@@ -122,6 +128,20 @@ def _scrape(ctx: Context, policy: PolicyState) -> MetricsView:
     return MetricsView(stable=snapshots[serving.STABLE], canary=snapshots[serving.CANARY], queries=queries)
 
 
+async def _storage_read(storage: PolicyStorage, fn: Callable[..., T], *args: Any) -> T:
+    """A read of the policy's storage in its endpoint's bulkhead; DeadlineExceeded after READ_DEADLINE."""
+    endpoint = storage_endpoint(storage.spec)
+    return await bulkhead.STORAGE.run(endpoint, fn, *args, deadline=bulkhead.READ_DEADLINE, what=str(endpoint))
+
+
+async def _read_outcome(storage: PolicyStorage, fn: Callable[[str], ArtifactOutcome], arg: str) -> ArtifactOutcome:
+    """An artifact read; past its deadline it is a storage error like any other: decided again later."""
+    try:
+        return await _storage_read(storage, fn, arg)
+    except bulkhead.DeadlineExceeded as error:
+        return ArtifactOutcome(manifest=None, storage_error=f"StorageUnreachable: {error}")
+
+
 async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyStorage | None,
                   policy: PolicyState) -> Observed:
     outcomes = dict(observed.outcomes)
@@ -129,28 +149,46 @@ async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyS
         if storage is None:
             outcomes[version] = ArtifactOutcome(manifest=None, storage_error="storage is not accessible")
         else:
-            outcomes[version] = await asyncio.to_thread(storage.outcome, version)
+            outcomes[version] = await _read_outcome(storage, storage.outcome, version)
     drift_outcomes = dict(observed.drift_outcomes)
     for check_id in plan.wants.drift_outcomes:
         if storage is None:
             drift_outcomes[check_id] = DriftOutcome(result=None, storage_error="storage is not accessible")
         else:
-            drift_outcomes[check_id] = await asyncio.to_thread(storage.drift_outcome, check_id)
+            try:
+                drift_outcomes[check_id] = await _storage_read(storage, storage.drift_outcome, check_id)
+            except bulkhead.DeadlineExceeded as error:
+                drift_outcomes[check_id] = DriftOutcome(result=None, storage_error=f"StorageUnreachable: {error}")
     new_samples = observed.new_samples
+    dependency_problem = observed.dependency_problem
     if plan.wants.new_samples:
         current = (policy.status.get("currentModel") or {}).get("version")
-        new_samples = await asyncio.to_thread(storage.new_samples, current) if storage else 0
+        try:
+            new_samples = await _storage_read(storage, storage.new_samples, current) if storage else 0
+        except bulkhead.DeadlineExceeded as error:  # no run starts on a count nobody could make
+            new_samples, dependency_problem = 0, ("StorageUnreachable", str(error))
     scraped = observed.metrics
     if plan.wants.metrics:
-        scraped = await asyncio.to_thread(_scrape, ctx, policy)
+        try:  # its own thread per policy: a hanging pod or Prometheus delays only this rollout
+            scraped = await bulkhead.SCRAPES.run((policy.namespace, policy.name), _scrape, ctx, policy,
+                                                 deadline=bulkhead.SCRAPE_DEADLINE, what="the metrics scrape")
+        except bulkhead.DeadlineExceeded as error:  # an inconclusive window, like a failed scrape
+            empty: dict[str, Any] = {"requests": {}, "buckets": {}, "classes": {}}
+            scraped = MetricsView(stable=empty, canary=empty, error=str(error))
         key = (policy.namespace, policy.name, str((policy.status.get("rollout") or {}).get("version")))
         before = ctx.baselines.get(key)
         if not scraped.error:
             ctx.baselines[key] = scraped
         if before is not None:
             scraped = dataclasses.replace(scraped, stable_baseline=before.stable, canary_baseline=before.canary)
+    current_artifacts = observed.current_artifacts
+    if plan.wants.verify_uri:  # the scheduled re-verification of the current model, where status records it
+        current_artifacts = (await _read_outcome(storage, storage.outcome_at, plan.wants.verify_uri) if storage else
+                             ArtifactOutcome(manifest=None, uri=plan.wants.verify_uri,
+                                             storage_error="storage is not accessible"))
     return dataclasses.replace(observed, outcomes=outcomes, new_samples=new_samples, drift_outcomes=drift_outcomes,
-                               metrics=scraped)
+                               metrics=scraped, current_artifacts=current_artifacts,
+                               dependency_problem=dependency_problem)
 
 
 def _refused(step: str, kind: str, name: str, error: ApiException) -> ApplyFailure:
@@ -221,6 +259,28 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
     return None
 
 
+def _post_events(ctx: Context, body: dict[str, Any], before: dict[str, Any], events: list[Event]) -> None:
+    """Post each Event once (at least once across crashes); a refusal that no retry can fix is only logged.
+
+    An unavailable API server (5xx, 429, no answer) raises: the status is then not written either, and
+    the next reconcile posts the same Events again."""
+    meta = body["metadata"]
+    key = event_records.decision_key(meta.get("uid", ""), before)
+    for event in events:
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        log.log(level, "%s/%s %s: %s", meta["namespace"], meta["name"], event.reason, event.message)
+        record = event_records.event_object(body, key, event.type, event.reason, event.message, ctx.clock.now(),
+                                            ctx.instance)
+        try:
+            ctx.kube.post_event(record)
+        except ApiException as error:
+            if error.status in (400, 403, 404, 422):
+                log.error("%s/%s: the API server refused Event %s (%s %s)", meta["namespace"], meta["name"],
+                          event.reason, error.status, error.reason)
+                continue
+            raise
+
+
 async def _decide(ctx: Context, policy: PolicyState, observed: Observed,
                   storage: PolicyStorage | None) -> tuple[Plan, Observed]:
     """Decide, gathering the facts each decision asks for (at most three rounds)."""
@@ -285,18 +345,21 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
     rolling = status.get("rollout") or {}
     if rolling.get("phase") in rollout.FINAL:
         ctx.baselines.pop((namespace, name, str(rolling.get("version"))), None)  # that rollout is over
+    # Events first: a crash before the status write repeats this decision, and its Events keep their names.
+    await asyncio.to_thread(_post_events, ctx, body, before, events)
     if status != before:
-        await asyncio.to_thread(ctx.kube.patch_policy_status, namespace, name, _status_patch(before, status))
-    for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-        level = logging.WARNING if event.type == "Warning" else logging.INFO
-        log.log(level, "%s/%s %s: %s", namespace, name, event.reason, event.message)
+        await asyncio.to_thread(ctx.kube.write_policy_status, namespace, name, status)
     metrics.record(namespace, name, before, status, events)
     if plan.prune_versions and storage is not None:
         try:
-            await asyncio.to_thread(storage.prune, list(plan.prune_versions))
+            await _storage_read(storage, storage.prune, list(plan.prune_versions))
         except Exception:  # pruning is housekeeping: never fail a reconcile for it
             log.exception("pruning %s of %s/%s failed", plan.prune_versions, namespace, name)
+    if plan.discard_partial and storage is not None:
+        try:
+            await _storage_read(storage, storage.discard_partial, list(plan.discard_partial))
+        except Exception:  # housekeeping too: the failed run is recorded whatever happens here
+            log.exception("removing the partial uploads of %s of %s/%s failed", plan.discard_partial, namespace, name)
     delay = plan.requeue_after
     retry = apply_errors.seconds_to_next_attempt(status, now)
     if retry is not None:

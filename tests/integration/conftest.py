@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from retrain_operator.artifacts.layout import version_prefix
 from retrain_operator.sandbox import dataset
 from retrain_operator.sandbox.cluster import LocalCluster
 from retrain_operator.sandbox.seaweed import SeaweedS3
@@ -30,10 +31,21 @@ def devcluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> 
         yield cluster
 
 
-def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, dev: Any, **options: Any
-                    ) -> Iterator[LocalCluster]:
+@pytest.fixture(scope="module")
+def proxy(devcluster: Any) -> Iterator[Any]:
+    """A fault-injecting proxy in front of the API server, for modules whose operator talks through it."""
+    from retrain_devcluster.faultproxy import FaultProxy
+
+    started = FaultProxy(devcluster.plane).start()
+    yield started
+    started.stop()
+
+
+def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, dev: Any, max_requeue: float = 1.0,
+                    **options: Any) -> Iterator[LocalCluster]:
     """The operator on the session's cluster and SeaweedFS, stopped after the module."""
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0, dev=dev, **options)
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=max_requeue, dev=dev,
+                         **options)
     local.start()
     try:
         yield local
@@ -90,6 +102,11 @@ class Scenario:
 
     def status(self, name: str) -> dict[str, Any]:
         return self.cluster.policy(self.namespace, name).get("status") or {}
+
+    def model_prefix(self, name: str, version: str) -> str:
+        """The key prefix of a version the operator's run of policy `name` writes (under its incarnation's uid)."""
+        uid = self.cluster.policy(self.namespace, name)["metadata"]["uid"]
+        return version_prefix("models", self.namespace, name, version, uid=uid)
 
     def wait_status(self, name: str, predicate, what: str, timeout: float = 90.0) -> dict[str, Any]:
         return self.cluster.wait(lambda: (lambda s: s if predicate(s) else None)(self.status(name)), timeout, what)

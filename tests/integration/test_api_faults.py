@@ -14,29 +14,16 @@ from retrain_operator.api import names
 from retrain_operator.sandbox.cluster import LocalCluster
 from retrain_operator.sandbox.seaweed import SeaweedS3
 
-from .conftest import Scenario
+from .conftest import Scenario, running_cluster
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def proxy(devcluster: Any) -> Iterator[FaultProxy]:
-    started = FaultProxy(devcluster.plane).start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")
 def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, devcluster: Any,
             proxy: FaultProxy) -> Iterator[LocalCluster]:
     """This module's operator talks to the API server only through the proxy."""
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), seaweed=seaweed, max_requeue=1.0, dev=devcluster,
-                         operator_server=proxy.url)
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
+    yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_server=proxy.url)
 
 
 @pytest.fixture()
@@ -75,3 +62,18 @@ def test_cut_watch_streams_do_not_lose_a_trigger(scenario: Scenario, proxy: Faul
     scenario.wait_recorded("churn", "v2", timeout=150)
     assert cut.hits > 0
     assert sorted(job["metadata"]["name"] for job in scenario.cluster.jobs(ns)) == ["churn-v1", "churn-v2"]
+
+
+def test_an_event_the_server_fails_to_take_is_posted_again_and_only_once(scenario: Scenario, proxy: FaultProxy):
+    """Events go before the status they belong to: a failed post holds the status write back, the next
+    reconcile makes the same decision, and the Event's name (derived from it) keeps it single."""
+    ns = scenario.namespace
+    refused = proxy.add(Fault(method="POST", path=rf"/api/v1/namespaces/{ns}/events$", status=500, times=1))
+    scenario.load_history()
+    scenario.cluster.apply_policy(ns, "churn", scenario.policy_spec(), annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.wait_recorded("churn", "v1", timeout=150)
+    assert refused.hits == 1
+    started = [e for e in scenario.cluster.events(ns, "churn") if e["reason"] == "RunStarted"]
+    assert len(started) == 1, started
+    assert "v1 started by manual" in started[0]["message"]
+    assert [job["metadata"]["name"] for job in scenario.cluster.jobs(ns)] == ["churn-v1"]

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from kubernetes.client.rest import ApiException
 
 from retrain_operator.api import names
 from retrain_operator.core import rollout, serving
@@ -53,6 +54,14 @@ def deployment(scenario: Scenario, policy: str, role: str) -> dict | None:
     return scenario.cluster.deployment(scenario.namespace, serving.deployment_name(policy, role))
 
 
+def policy_gone(scenario: Scenario, name: str) -> bool:
+    try:
+        scenario.cluster.policy(scenario.namespace, name)
+    except ApiException as error:
+        return error.status == 404
+    return False
+
+
 def rollout_ended(status: dict) -> bool:
     return (status.get("rollout") or {}).get("phase") in rollout.FINAL
 
@@ -86,6 +95,7 @@ def train_v2(scenario: Scenario, name: str) -> None:
     scenario.cluster.trigger(scenario.namespace, name, "2")
 
 
+@pytest.mark.timeout(600)  # two rollouts, then a deletion mid-rollout
 def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenario):
     name = "canary"
     http_route(scenario, name)
@@ -138,6 +148,38 @@ def test_a_canary_goes_through_every_weight_and_becomes_stable(scenario: Scenari
     reasons = [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
     assert "RolloutStarted" in reasons and "CanaryWeight" in reasons and "ModelPromoted" in reasons
     assert get_condition(status["conditions"], "Progressing")["reason"] == "RolloutSucceeded"
+
+    # A second rollout starts from a clean record (status is written whole): no `finishedAt` or reason of
+    # the first, and its shadow step is not skipped as if it had already gone live.
+    scenario.put("churn/incoming/batch-2.parquet", dataset.to_parquet(dataset.churn_table(1500, seed=6)))
+    traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="gatewayAPI",
+                      route=name).start()
+    try:
+        scenario.cluster.trigger(scenario.namespace, name, "3")
+        second = scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("version") == "v3",
+                                      "the second rollout to start", timeout=120)["rollout"]
+        assert "finishedAt" not in second and second.get("reason") != "RolloutSucceeded", second
+        assert not second.get("wentLive"), second
+        scenario.cluster.wait(lambda: any(f.get("type") == "RequestMirror" for f in scenario.cluster.custom
+                                          .get_namespaced_custom_object("gateway.networking.k8s.io", "v1",
+                                                                        scenario.namespace, "httproutes", name)
+                                          ["spec"]["rules"][0].get("filters") or []),
+                              60, "the second rollout's shadow step")
+        scenario.cluster.wait(lambda: route_weights(scenario, name)[1] > 0, 90, "live weight on the v3 canary")
+    finally:
+        traffic.stop()
+
+    # Deleted mid-rollout: the route is given back (stable only, no mirror) before the Services go.
+    scenario.cluster.custom.delete_namespaced_custom_object(names.GROUP, names.VERSION, scenario.namespace,
+                                                            names.PLURAL, name)
+    scenario.cluster.wait(lambda: policy_gone(scenario, name), 60, "the policy to be deleted")
+    route = scenario.cluster.custom.get_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", scenario.namespace, "httproutes", name)
+    assert [(b["name"], b.get("weight")) for b in route["spec"]["rules"][0]["backendRefs"]] == [
+        (serving.service_name(name, serving.STABLE), 100)]
+    assert "filters" not in route["spec"]["rules"][0]
+    assert route["spec"]["rules"][1] == docs_rule
+    assert "RouteReleased" in [e.get("reason") for e in scenario.cluster.events(scenario.namespace, name)]
 
 
 @pytest.fixture()
@@ -230,7 +272,7 @@ def test_without_a_mesh_the_canary_grows_by_pods_through_every_step(scenario: Sc
 def test_without_a_mesh_the_replica_ratio_splits_traffic_and_a_human_promotes(scenario: Scenario):
     name = "replicas"
     spec = scenario.policy_spec(serving={"replicas": 1, "router": {"type": "replicas"}}, promotion={"canary": {
-        "steps": [{"setWeight": 50}, {"pause": {}}], "analysis": ANALYSIS}})
+        "steps": [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}], "analysis": ANALYSIS}})
     serve_v1(scenario, name, spec)
     traffic = Traffic(scenario.cluster, scenario.namespace, name, ROWS, rate=40, router="replicas").start()
     try:

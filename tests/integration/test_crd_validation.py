@@ -357,7 +357,23 @@ for _section in ("training", "serving"):
 @breaks("a step is either setWeight or pause", "spec.promotion.canary.steps[1]")
 def _step_with_both(spec: Json) -> None:
     spec["serving"] = {"replicas": 1}
-    spec["promotion"] = {"canary": {"steps": [{"setWeight": 10}, {"setWeight": 50, "pause": {"duration": "1m"}}]}}
+    spec["promotion"] = {"canary": {"steps": [{"setWeight": 10}, {"setWeight": 50, "pause": {"duration": "1m"}},
+                                              {"setWeight": 100}]}}
+
+
+@breaks("setWeight never decreases from one step to the next (rolling back is not a step)",
+        "spec.promotion.canary.steps")
+def _weights_going_down(spec: Json) -> None:
+    spec["serving"] = {"replicas": 1}
+    spec["promotion"] = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}, {"setWeight": 20},
+                                              {"setWeight": 100}]}}
+
+
+@breaks("the steps reach setWeight 100 (all traffic on the canary before it becomes stable)",
+        "spec.promotion.canary.steps")
+def _never_all_traffic(spec: Json) -> None:
+    spec["serving"] = {"replicas": 1}
+    spec["promotion"] = {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]}}
 
 
 @breaks("a comparison has maxRegression or minImprovement, not both", "spec.promotion.gates.compare[0]")

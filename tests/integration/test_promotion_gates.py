@@ -42,7 +42,7 @@ def test_a_worse_challenger_is_rejected_and_the_champion_keeps_serving(scenario:
     assert status["history"][0]["version"] == "v2" and status["history"][0]["rejected"] == "GateFailed"
     scenario.cluster.wait(lambda: "GateFailed" in reasons(scenario, "gated"), 15, "the GateFailed Event")
 
-    manifest = ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(f"models/{scenario.namespace}/gated/v2/")
+    manifest = ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(scenario.model_prefix("gated", "v2"))
     comparison = manifest["evaluation"]["comparison"]
     assert comparison["rows"] >= 250 and comparison["objects"] == 1  # held-out rows of the new batch only
     assert comparison["challenger"]["f1Macro"] < comparison["champion"]["f1Macro"]

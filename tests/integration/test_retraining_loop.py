@@ -59,7 +59,7 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
 
     # The artifacts are in S3 and their checksums hold.
     store = ArtifactStore(scenario.s3, scenario.model_bucket)
-    prefix = f"models/{scenario.namespace}/churn/v1/"
+    prefix = scenario.model_prefix("churn", "v1")
     manifest = store.read_manifest(prefix)
     assert manifest is not None and manifest["version"] == "v1"
     assert store.verify(prefix, manifest) == []
@@ -93,8 +93,7 @@ def test_incremental_run_continues_from_the_current_version(scenario: Scenario):
     assert status["currentModel"]["version"] == "v2"
     assert status["currentModel"]["parentVersion"] == "v1"
     assert [h["version"] for h in status["history"]] == ["v2", "v1"]
-    manifest = ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(
-        f"models/{scenario.namespace}/inc/v2/")
+    manifest = ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(scenario.model_prefix("inc", "v2"))
     assert manifest["parentVersion"] == "v1"
     assert manifest["training"]["strategy"] == "incremental"
     assert manifest["data"]["rows"]["new"] == 400
@@ -106,6 +105,9 @@ def test_a_corrupt_batch_fails_the_run_and_the_current_model_keeps_serving(scena
                                   annotations={names.ANNOTATION_TRIGGER: "1"})
     scenario.wait_recorded("bad", "v1")
     scenario.put("churn/incoming/batch-002.parquet", b"PAR1 this is not parquet at all")
+    # What an earlier attempt of v2, killed mid-upload, would have left: no manifest, so never a version.
+    partial = scenario.model_prefix("bad", "v2") + "model.joblib"
+    scenario.s3.put_object(Bucket=scenario.model_bucket, Key=partial, Body=b"half a model")
     scenario.cluster.trigger(scenario.namespace, "bad", "2")
     status = scenario.wait_recorded("bad", "v2")
     assert status["lastRun"]["phase"] == "Failed"
@@ -115,8 +117,13 @@ def test_a_corrupt_batch_fails_the_run_and_the_current_model_keeps_serving(scena
     assert status["phase"] == "Degraded"
     assert get_condition(status["conditions"], "Trained")["status"] == "False"
     scenario.cluster.wait(lambda: "RunFailed" in reasons(scenario, "bad"), 15, "the RunFailed Event")
-    assert ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(
-        f"models/{scenario.namespace}/bad/v2/") is None
+    assert ArtifactStore(scenario.s3, scenario.model_bucket).read_manifest(scenario.model_prefix("bad", "v2")) is None
+    # The failed run's partial uploads are removed; error.json, which says why it failed, stays.
+    left = scenario.cluster.wait(lambda: (lambda keys: keys if partial not in keys else None)([
+        item["Key"] for item in scenario.s3.list_objects_v2(
+            Bucket=scenario.model_bucket, Prefix=scenario.model_prefix("bad", "v2")).get("Contents", [])]),
+        30, "the partial upload to be removed")
+    assert left == [scenario.model_prefix("bad", "v2") + "error.json"]
 
 
 def test_an_empty_batch_is_a_data_error(scenario: Scenario):

@@ -13,7 +13,9 @@ from retrain_operator.core.runs import Trigger
 
 from .policies import policy, spec
 
-SETTINGS = Settings(default_image="trainer:test")
+# The scheduled re-verification of the current model is off here (it would ask S3 whenever a test moves the
+# clock on); test_serving_truth.py drives it.
+SETTINGS = Settings(default_image="trainer:test", verify_interval=0)
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
 MANUAL = {names.ANNOTATION_TRIGGER: "2026-11-24T09:59:00Z"}
 MANIFEST = {"version": "v1", "createdAt": "2026-11-24T10:05:00Z", "parentVersion": None,
@@ -123,6 +125,7 @@ def test_a_checksum_mismatch_is_a_failed_run_and_the_old_model_stays():
     plan = step(state, observed)
     assert plan.status["lastRun"]["reason"] == "ChecksumMismatch"
     assert plan.status["currentModel"]["version"] == "v1"
+    assert plan.discard_partial == ()  # a finished (if broken) version is evidence: it stays in S3
 
 
 def test_a_failed_job_records_the_trainers_reason_and_keeps_the_serving_model():
@@ -144,6 +147,8 @@ def test_a_failed_job_records_the_trainers_reason_and_keeps_the_serving_model():
     assert get_condition(status["conditions"], "Trained")["status"] == "False"
     [event] = plan.events
     assert event.type == "Warning" and "v1 keeps serving" in event.message
+    assert plan.discard_partial == ("v2",)  # what it uploaded before failing goes; nothing else does
+    assert plan.prune_versions == ()
 
 
 def test_without_an_error_file_the_jobs_own_reason_is_used():
@@ -173,6 +178,19 @@ def test_a_job_the_status_does_not_know_is_adopted_not_duplicated():
     assert plan.status["activeRun"]["version"] == "v1"
     assert plan.status["runCounter"] == 1
     assert plan.status["lastManualTrigger"] == MANUAL[names.ANNOTATION_TRIGGER]
+
+
+def test_an_adopted_job_repeats_the_run_started_event_word_for_word():
+    # The crash came after the Job was created but before its Event was posted: adoption posts it; had it been
+    # posted, the same words from the same status give the same Event name, and the server keeps one.
+    state = policy(annotations=MANUAL)
+    first = step(state)
+    created = first.create_job["metadata"]
+    trigger = Trigger.from_dict(first.status["activeRun"]["trigger"])
+    adopted = step(state, Observed(jobs=(job("v1", ACTIVE, trigger=trigger),)))
+    assert adopted.create_job is None
+    assert [(e.reason, e.message) for e in adopted.events] == [(e.reason, e.message) for e in first.events]
+    assert created["name"] in adopted.events[0].message
 
 
 def test_a_job_that_finished_while_the_operator_was_down_is_recorded():

@@ -83,10 +83,19 @@ def test_the_run_config_carries_the_run_and_the_strategy():
                                  "region": "us-east-1"}
 
 
-def test_config_and_data_errors_fail_the_job_without_retries():
+def test_config_data_and_version_conflict_errors_fail_the_job_without_retries():
     rules = build()["spec"]["podFailurePolicy"]["rules"]
     assert rules[0] == {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
-                                                              "values": [2, 3]}}
+                                                              "values": [2, 3, 5]}}
+
+
+def test_the_run_config_names_the_policy_incarnation_and_where_the_parent_is():
+    run = RunRequest("v3", "v2", RUN.trigger, "s3://models/retrain/ml/churn/v2/")  # recorded before the uid layout
+    config = run_config(POLICY, PolicySpec.from_dict(spec()), run)
+    assert config["policy"] == {"namespace": "ml", "name": "churn", "uid": "uid-1"}
+    assert config["parentUri"] == "s3://models/retrain/ml/churn/v2/"
+    first = run_config(POLICY, PolicySpec.from_dict(spec()), RunRequest("v1", None, RUN.trigger))
+    assert first["parentVersion"] is None and first["parentUri"] is None
 
 
 def test_the_pod_runs_locked_down():

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -67,14 +68,12 @@ def _execute(args: argparse.Namespace, parse, run, where) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from retrain_operator.artifacts.layout import version_prefix
-
     from . import config as config_module
     from .train import run
 
     def where(config):
         storage = {"endpoint": config.endpoint, "region": config.region, "bucket": config.bucket}
-        return _store(storage), version_prefix(config.prefix, config.namespace, config.policy, config.version)
+        return _store(storage), config.output_prefix
 
     return _execute(args, config_module.parse, run, where)
 
@@ -108,7 +107,9 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError("no model: pass --model-uri or set RETRAIN_MODEL_URI")
         if not 0.0 <= args.capture_fraction <= 1.0:
             raise ConfigError(f"--capture-fraction must be within 0..1, got {args.capture_fraction}")
-        model = loaded_module.load(store_for, args.model_uri)
+        if args.manifest_sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", args.manifest_sha256):
+            raise ConfigError(f"--manifest-sha256 must be 64 hex digits, got {args.manifest_sha256!r}")
+        model = loaded_module.load(store_for, args.model_uri, args.manifest_sha256 or None)
         capture = (RequestCapture(store_for, args.capture_uri, model.version, args.capture_fraction,
                                   args.capture_flush_rows) if args.capture_uri and args.capture_fraction > 0 else None)
     except Exception as error:
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     drift.set_defaults(func=_drift)
     serve = sub.add_parser("serve", help="serve one verified model version over HTTP")
     serve.add_argument("--model-uri", default=os.environ.get("RETRAIN_MODEL_URI"),
-                       help="s3://bucket/prefix/<namespace>/<policy>/<version>/ (default: $RETRAIN_MODEL_URI)")
+                       help="s3://bucket/prefix/<namespace>/<policy>/<uid>/<version>/ (default: $RETRAIN_MODEL_URI)")
+    serve.add_argument("--manifest-sha256", default=os.environ.get("RETRAIN_MANIFEST_SHA256"),
+                       help="the sha256 of manifest.json as recorded: any other manifest is refused")
     serve.add_argument("--host", default=os.environ.get("RETRAIN_SERVE_HOST", "0.0.0.0"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("RETRAIN_SERVE_PORT", "8080")))
     serve.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="S3 endpoint URL")

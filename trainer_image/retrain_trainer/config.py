@@ -8,6 +8,8 @@ from typing import Any
 
 from retrain_operator.api.estimators import estimator_problem
 from retrain_operator.api.spec import parse_duration
+from retrain_operator.artifacts.identity import config_digest
+from retrain_operator.artifacts.layout import version_prefix
 from retrain_operator.artifacts.uris import parse_s3_uri
 
 from .errors import ConfigError
@@ -41,6 +43,14 @@ class RunConfig:
     prefix: str
     endpoint: str | None
     region: str
+    uid: str = ""  # the policy incarnation; empty in configs of operators before it was sent
+    parent_uri: str | None = None  # the parent's recorded location; None: computed from the layout
+    digest: str = ""  # config_digest of the configuration as received
+
+    @property
+    def output_prefix(self) -> str:
+        """Where this run's files go: `<prefix>/<namespace>/<policy>/<uid>/<version>/`."""
+        return version_prefix(self.prefix, self.namespace, self.policy, self.version, uid=self.uid)
 
 
 def parse(text: str) -> RunConfig:
@@ -70,6 +80,9 @@ def parse(text: str) -> RunConfig:
             random_seed=int(training.get("randomSeed", 42)),
             bucket=str(storage["bucket"]), prefix=str(storage.get("prefix") or ""),
             endpoint=storage.get("endpoint") or None, region=str(storage.get("region") or "us-east-1"),
+            uid=str(policy.get("uid") or ""),
+            parent_uri=(raw.get("parentUri") or None) if raw.get("parentVersion") else None,
+            digest=config_digest(raw),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"invalid run configuration: {error!r}") from error
@@ -80,7 +93,7 @@ def parse(text: str) -> RunConfig:
         raise ConfigError(f"unknown strategy {config.strategy!r}")
     if not config.history and not config.incoming:
         raise ConfigError("data.history or data.incoming is required")
-    for uri in (config.history, config.incoming):
+    for uri in (config.history, config.incoming, config.parent_uri):
         if uri:
             try:
                 parse_s3_uri(uri)

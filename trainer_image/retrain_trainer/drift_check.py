@@ -1,6 +1,6 @@
 """`retrain-trainer drift`: compare the recent window of data with the current model's training profile.
 
-Writes drift.json (and report.html) under <prefix>/<namespace>/<policy>/drift/<check>/. Finding
+Writes drift.json (and report.html) under <prefix>/<namespace>/<policy>/<uid>/drift/<check>/. Finding
 drift is a result, not an error: the exit code is 0 either way. Bad input (no data in the
 window, a profiled column missing, non-numeric values in a numeric column) fails the check
 with a DataError, so the operator reports it and does not retrain on it.
@@ -23,6 +23,7 @@ from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
 from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE, drift_prefix, version_prefix
 from retrain_operator.artifacts.s3 import make_client
 from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.artifacts.uris import parse_s3_uri
 from retrain_operator.drift.engine import DriftCheck, Thresholds, to_json
 
 from . import evaluate
@@ -48,8 +49,20 @@ class DriftConfig:
 
     @property
     def output_prefix(self) -> str:
-        return drift_prefix(self.storage.get("prefix", ""), self.raw["policy"]["namespace"],
-                            self.raw["policy"]["name"], self.raw["checkId"])
+        policy = self.raw["policy"]
+        return drift_prefix(self.storage.get("prefix", ""), policy["namespace"], policy["name"], self.raw["checkId"],
+                            uid=str(policy.get("uid") or ""))
+
+    def model_location(self, store: ArtifactStore) -> tuple[ArtifactStore, str]:
+        """The checked model's folder: its recorded URI, else this incarnation's folder of the version."""
+        uri = self.raw.get("modelUri")
+        if uri:
+            bucket, key = parse_s3_uri(uri)
+            key = key if not key or key.endswith("/") else key + "/"
+            return (store if bucket == store.bucket else ArtifactStore(store.client, bucket)), key
+        policy = self.raw["policy"]
+        return store, version_prefix(self.storage.get("prefix", ""), policy["namespace"], policy["name"],
+                                     self.raw["modelVersion"], uid=str(policy.get("uid") or ""))
 
 
 def parse(text: str) -> DriftConfig:
@@ -57,6 +70,8 @@ def parse(text: str) -> DriftConfig:
         raw = json.loads(text)
         for key in ("policy", "checkId", "modelVersion", "data", "windowSeconds", "now", "storage", "target"):
             raw[key]
+        if raw.get("modelUri"):
+            parse_s3_uri(raw["modelUri"])
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"invalid drift check configuration: {error!r}") from error
     return DriftConfig(raw)
@@ -95,13 +110,11 @@ def _performance(config: DriftConfig, model: Any, features: list[str], rows: pa.
 def run(config: DriftConfig) -> dict[str, Any]:
     storage = config.storage
     client = make_client(storage.get("endpoint"), storage.get("region"))
-    store = ArtifactStore(client, storage["bucket"])
-    policy = config["policy"]
-    model_prefix = version_prefix(storage.get("prefix", ""), policy["namespace"], policy["name"],
-                                  config["modelVersion"])
+    output = ArtifactStore(client, storage["bucket"])
+    store, model_prefix = config.model_location(output)
     manifest = store.read_manifest(model_prefix)
     if manifest is None:
-        raise DataError(f"model {config['modelVersion']} has no manifest at s3://{storage['bucket']}/{model_prefix}")
+        raise DataError(f"model {config['modelVersion']} has no manifest at s3://{store.bucket}/{model_prefix}")
     try:
         profile = json.loads(store.load_verified(model_prefix, manifest, PROFILE_FILE))
     except ChecksumMismatchError as error:
@@ -151,11 +164,11 @@ def run(config: DriftConfig) -> dict[str, Any]:
         "performance": performance,
         "drift": bool(result["datasetDrift"] or (performance or {}).get("drifted")),
     })
-    store.put_bytes(config.output_prefix + "drift.json", json.dumps(document, indent=2).encode(), "application/json")
+    output.put_bytes(config.output_prefix + "drift.json", json.dumps(document, indent=2).encode(), "application/json")
     try:
         from retrain_operator.drift.report import render_html
 
-        store.put_bytes(config.output_prefix + "report.html", render_html(document, profile, check).encode(),
+        output.put_bytes(config.output_prefix + "report.html", render_html(document, profile, check).encode(),
                         "text/html")
     except ImportError:
         pass  # the report needs matplotlib; drift.json is the contract

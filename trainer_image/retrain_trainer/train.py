@@ -20,9 +20,11 @@ from sklearn.model_selection import train_test_split
 
 from retrain_operator.api import names
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_operator.artifacts.identity import foreign_to_run
 from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, version_prefix
 from retrain_operator.artifacts.s3 import make_client
 from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.artifacts.uris import parse_s3_uri
 from retrain_operator.drift.engine import to_json
 from retrain_operator.drift.profile import build_profile
 
@@ -30,18 +32,29 @@ from . import accelerator, dataset, evaluate, strategies
 from . import champion as champion_module
 from .checksum_files import describe
 from .config import RunConfig
+from .errors import VersionConflict
 from .model import new_pipeline
 
 log = logging.getLogger(__name__)
 
 
+def _parent_location(store: ArtifactStore, config: RunConfig) -> tuple[ArtifactStore, str]:
+    """Where the parent is: its recorded URI (it may predate the uid layout), else this incarnation's folder."""
+    if config.parent_uri:
+        bucket, key = parse_s3_uri(config.parent_uri)
+        key = key if not key or key.endswith("/") else key + "/"
+        return (store if bucket == config.bucket else ArtifactStore(store.client, bucket)), key
+    assert config.parent_version
+    return store, version_prefix(config.prefix, config.namespace, config.policy, config.parent_version, uid=config.uid)
+
+
 def _parent(store: ArtifactStore, config: RunConfig) -> tuple[Any, dict[str, Any]] | None:
     if not config.parent_version:
         return None
-    prefix = version_prefix(config.prefix, config.namespace, config.policy, config.parent_version)
+    store, prefix = _parent_location(store, config)
     manifest = store.read_manifest(prefix)
     if manifest is None:
-        raise DataError(f"the parent version {config.parent_version} has no manifest at s3://{config.bucket}/{prefix}")
+        raise DataError(f"the parent version {config.parent_version} has no manifest at s3://{store.bucket}/{prefix}")
     try:
         model_bytes = store.load_verified(prefix, manifest, (manifest.get("model") or {}).get("file", MODEL_FILE))
     except ChecksumMismatchError as error:
@@ -74,11 +87,17 @@ def run(config: RunConfig) -> dict[str, Any]:
     started = time.monotonic()
     client = make_client(config.endpoint, config.region)
     store = ArtifactStore(client, config.bucket)
-    prefix = version_prefix(config.prefix, config.namespace, config.policy, config.version)
-    if store.read_manifest(prefix) is not None:
+    prefix = config.output_prefix
+    existing = store.read_manifest(prefix)
+    if existing is not None:
+        # A retry of this very run after the manifest was written: done. Anything else under this
+        # name (another incarnation of the policy, another configuration) is never taken as ours.
+        conflict = foreign_to_run(existing, config.uid, config.digest)
+        if conflict:
+            raise VersionConflict(f"s3://{config.bucket}/{prefix}{MANIFEST_FILE}: {conflict}; it is left as it is")
         log.info("s3://%s/%smanifest.json exists: version %s is already finished", config.bucket, prefix,
                  config.version)
-        return store.read_manifest(prefix) or {}
+        return existing
 
     # The champion (the current model) is loaded for every strategy: incremental continues from
     # it, and every challenger is measured against it. Only incremental cannot do without it.
@@ -150,7 +169,8 @@ def run(config: RunConfig) -> dict[str, Any]:
         "kind": "ModelManifest",
         "version": config.version,
         "parentVersion": config.parent_version,
-        "policy": {"namespace": config.namespace, "name": config.policy},
+        "policy": {"namespace": config.namespace, "name": config.policy, **({"uid": config.uid} if config.uid else {})},
+        "configDigest": config.digest,
         "trigger": config.trigger,
         "createdAt": dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": describe(files),

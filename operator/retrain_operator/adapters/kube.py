@@ -57,9 +57,25 @@ class Kube:
                 return None
             raise
 
-    def patch_policy_status(self, namespace: str, name: str, patch: Json) -> Json:
+    def write_policy_status(self, namespace: str, name: str, status: Json) -> Json:
+        """Replace the whole status (a JSON patch `add /status`).
+
+        A merge patch would keep every nested key the new status lacks: a new rollout would
+        inherit the last one's `wentLive`, `reason` and `finishedAt`."""
+        operations = [{"op": "add", "path": "/status", "value": status}]
         return _json(self.custom.patch_namespaced_custom_object_status(
-            names.GROUP, names.VERSION, namespace, names.PLURAL, name, patch, _preload_content=False))
+            names.GROUP, names.VERSION, namespace, names.PLURAL, name, operations,
+            _content_type="application/json-patch+json", _preload_content=False))
+
+    def post_event(self, event: Json) -> bool:
+        """Create the Event; False when one of its name exists already (posted before a crash or a retry)."""
+        try:
+            self.core.create_namespaced_event(event["metadata"]["namespace"], event, _preload_content=False)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     def list_jobs(self, namespace: str, policy: str) -> list[Json]:
         selector = f"{names.LABEL_POLICY}={kubenames.policy_label(policy)},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"

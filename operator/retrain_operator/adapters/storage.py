@@ -7,21 +7,38 @@ written to status. Storage failures become (reason, message) pairs for status co
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import json
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from ..api.spec import PolicySpec
+from ..artifacts.checksums import sha256_bytes
 from ..artifacts.data import count_rows, list_data_objects
 from ..artifacts.errors import StorageError
-from ..artifacts.layout import ERROR_FILE, drift_prefix, version_prefix
+from ..artifacts.identity import foreign_to_policy
+from ..artifacts.layout import ERROR_FILE, MANIFEST_FILE, drift_prefix, policy_root, version_prefix
 from ..artifacts.store import ArtifactStore
+from ..artifacts.uris import parse_s3_uri
 from ..core.observed import ArtifactOutcome, DriftOutcome
+from .s3clients import CLIENTS, EndpointKey
 
 Problem = tuple[str, str]
+log = logging.getLogger(__name__)
+
+
+def recorded_uris(status: dict[str, Any]) -> dict[str, str]:
+    """version -> URI of every version the status records (current, history, rollout): where they really are,
+    which for versions trained before the uid layout is not where a new run of the same name would go."""
+    uris: dict[str, str] = {}
+    entries = [*(status.get("history") or []), status.get("rollout") or {}, status.get("currentModel") or {}]
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("version") and entry.get("uri"):
+            uris[str(entry["version"])] = str(entry["uri"])
+    return uris
 
 
 @dataclass
@@ -30,13 +47,27 @@ class PolicyStorage:
     namespace: str
     policy: str
     client: Any
+    uid: str  # the policy incarnation: its runs' files live under <prefix>/<namespace>/<policy>/<uid>/
+    recorded: dict[str, str] = field(default_factory=dict)  # recorded_uris(status)
 
     @property
     def store(self) -> ArtifactStore:
         return ArtifactStore(self.client, self.spec.storage.bucket)
 
     def prefix(self, version: str) -> str:
-        return version_prefix(self.spec.storage.prefix, self.namespace, self.policy, version)
+        """Where a run of this incarnation writes `version` (never another incarnation's folder)."""
+        return version_prefix(self.spec.storage.prefix, self.namespace, self.policy, version, uid=self.uid)
+
+    def recorded_prefix(self, version: str) -> tuple[str, str]:
+        """(bucket, key prefix) of a version the status recorded: its recorded URI, else this incarnation's folder."""
+        uri = self.recorded.get(version)
+        if uri:
+            try:
+                bucket, key = parse_s3_uri(uri)
+                return bucket, key if key.endswith("/") else key + "/"
+            except ValueError:
+                pass
+        return self.spec.storage.bucket, self.prefix(version)
 
     def uri(self, version: str) -> str:
         return f"s3://{self.spec.storage.bucket}/{self.prefix(version)}"
@@ -66,15 +97,34 @@ class PolicyStorage:
         uri = self.uri(version)
         try:
             store = self.store
-            manifest = store.read_manifest(prefix)
+            manifest, digest = read_manifest_and_digest(store, prefix)
+            foreign = foreign_to_policy(manifest, self.uid) if manifest is not None else None
+            if foreign:  # never recorded as this run's result, whatever the Job says
+                return ArtifactOutcome(manifest=None, error=store.read_error(prefix), uri=uri, foreign=foreign)
             problems = tuple(store.verify(prefix, manifest)) if manifest is not None else ()
-            error = store.read_error(prefix) if manifest is None else None
+            # Also next to a manifest: a run refused as a VersionConflict explains itself there.
+            error = store.read_error(prefix)
         except StorageError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
-        return ArtifactOutcome(manifest=manifest, problems=problems, error=error, uri=uri)
+        return ArtifactOutcome(manifest=manifest, problems=problems, error=error, uri=uri, manifest_sha256=digest)
+
+    def outcome_at(self, uri: str) -> ArtifactOutcome:
+        """A recorded version re-read where the status says it is (the servers load it from there)."""
+        try:
+            bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
+            store = ArtifactStore(self.client, bucket)
+            manifest, digest = read_manifest_and_digest(store, prefix)
+            problems = tuple(store.verify(prefix, manifest)) if manifest is not None else ()
+        except ValueError as error:
+            return ArtifactOutcome(manifest=None, uri=uri, storage_error=str(error))
+        except StorageError as error:
+            if error.reason == "CorruptArtifact":  # read fine, but not what was recorded: a finding
+                return ArtifactOutcome(manifest=None, problems=(error.message,), uri=uri)
+            return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
+        return ArtifactOutcome(manifest=manifest, problems=problems, uri=uri, manifest_sha256=digest)
 
     def drift_outcome(self, check_id: str) -> DriftOutcome:
-        prefix = drift_prefix(self.spec.storage.prefix, self.namespace, self.policy, check_id)
+        prefix = drift_prefix(self.spec.storage.prefix, self.namespace, self.policy, check_id, uid=self.uid)
         uri = f"s3://{self.spec.storage.bucket}/{prefix}"
         try:
             store = self.store
@@ -90,7 +140,8 @@ class PolicyStorage:
             return 0
         used: set[tuple[str, str]] = set()
         if current_version:
-            manifest = self.store.read_manifest(self.prefix(current_version)) or {}
+            bucket, prefix = self.recorded_prefix(current_version)
+            manifest = ArtifactStore(self.client, bucket).read_manifest(prefix) or {}
             for item in (manifest.get("data") or {}).get("objects") or []:
                 used.add((str(item.get("uri")), str(item.get("etag"))))
         total = 0
@@ -100,15 +151,48 @@ class PolicyStorage:
         return total
 
     def prune(self, versions: list[str]) -> None:
-        """Delete old versions' files; the manifest first, so a half-deleted version reads as unfinished."""
-        bucket = self.spec.storage.bucket
+        """Delete old versions' files where they were recorded; the manifest first, so a half-deleted version
+        reads as unfinished. Only below this policy's folder in its bucket: a status never points pruning elsewhere."""
+        root = policy_root(self.spec.storage.prefix, self.namespace, self.policy)
         for version in versions:
-            prefix = self.prefix(version)
+            bucket, prefix = self.recorded_prefix(version)
+            if bucket != self.spec.storage.bucket or not prefix.startswith(root) or prefix == root:
+                log.warning("not pruning %s of %s/%s: s3://%s/%s is outside s3://%s/%s", version, self.namespace,
+                            self.policy, bucket, prefix, self.spec.storage.bucket, root)
+                continue
             keys = [item["Key"] for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for item in page.get("Contents", [])]
             keys.sort(key=lambda key: not key.endswith("manifest.json"))
             for key in keys:
                 self.client.delete_object(Bucket=bucket, Key=key)
+
+    def discard_partial(self, versions: list[str]) -> None:
+        """Delete what failed runs uploaded before they failed, but never a finished version (one with a
+        manifest) and not error.json, which says why the run failed."""
+        for version in versions:
+            prefix = self.prefix(version)
+            keys = [item["Key"] for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.spec.storage.bucket, Prefix=prefix) for item in page.get("Contents", [])]
+            if prefix + MANIFEST_FILE in keys:
+                continue
+            for key in keys:
+                if key != prefix + ERROR_FILE:
+                    self.client.delete_object(Bucket=self.spec.storage.bucket, Key=key)
+
+
+def read_manifest_and_digest(store: ArtifactStore, prefix: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest and the sha256 of its bytes as stored, from one read (the digest the status pins)."""
+    data = store.get_bytes(prefix + MANIFEST_FILE)
+    if data is None:
+        return None, None
+    try:
+        manifest = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise StorageError("CorruptArtifact", f"s3://{store.bucket}/{prefix}{MANIFEST_FILE} is not JSON: {error}") \
+            from error
+    if not isinstance(manifest, dict):
+        raise StorageError("CorruptArtifact", f"s3://{store.bucket}/{prefix}{MANIFEST_FILE} is not a JSON object")
+    return manifest, sha256_bytes(data)
 
 
 def credentials_from_secret(spec: PolicySpec, secret: dict[str, Any] | None, namespace: str) \
@@ -136,13 +220,23 @@ def credentials_from_secret(spec: PolicySpec, secret: dict[str, Any] | None, nam
     return values, None
 
 
+# Seconds, not minutes: one try and one retry, so a silent endpoint holds a thread ~25 s at most
+# (botocore's old "max_attempts": 3 meant 4 tries of 30 s each). A read of a large file still
+# progresses: read_timeout bounds each wait for bytes, not the whole transfer.
+OPERATOR_S3_CONFIG = Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 2, "mode": "standard"},
+                            connect_timeout=3, read_timeout=10)
+
+
+def storage_endpoint(spec: PolicySpec, endpoint: str | None = None) -> EndpointKey:
+    """The storage bulkhead's key (adapters/bulkhead.py): calls queue only behind calls to the same endpoint."""
+    return EndpointKey(endpoint or spec.storage.endpoint or "", spec.storage.region or "")
+
+
 def client_for(spec: PolicySpec, credentials: dict[str, str], endpoint: str | None = None) -> Any:
-    """An S3 client for the policy's storage; `endpoint` overrides the spec's (e.g. a port-forward)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint or spec.storage.endpoint or None,
-        region_name=spec.storage.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
-                      connect_timeout=5, read_timeout=30),
-        **credentials,
-    )
+    """An S3 client for the policy's storage; `endpoint` overrides the spec's (e.g. a port-forward).
+
+    Reused per endpoint, region and credentials (adapters/s3clients.py); call it off the event loop."""
+    key = storage_endpoint(spec, endpoint)
+    return CLIENTS.get(key, credentials, lambda session: session.client(
+        "s3", endpoint_url=key.endpoint or None, region_name=spec.storage.region, config=OPERATOR_S3_CONFIG,
+        **credentials))

@@ -65,6 +65,8 @@ DNS1123_LABEL = Syntax("DNS-1123 label", re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9
 # A Job name: a DNS-1123 subdomain, but at most 63 characters, for the `job-name` label of its pods.
 JOB_NAME = Syntax("Job name", re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"),
                   MAX_LENGTH, re.compile(r"[^a-z0-9.-]"), lowercase=True, dots=True)
+# An Event name: any DNS-1123 subdomain.
+EVENT_NAME = Syntax("Event name", JOB_NAME.pattern, 253, JOB_NAME.invalid, lowercase=True, dots=True)
 # A label value.
 LABEL_VALUE = Syntax("label value", re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"), MAX_LENGTH,
                      re.compile(r"[^-A-Za-z0-9_.]"), lowercase=False)

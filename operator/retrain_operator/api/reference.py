@@ -59,8 +59,11 @@ def _rules(node: Schema, path: str) -> Iterator[tuple[str, str, str]]:
     for rule in node.get("x-kubernetes-validations", []):
         yield path, rule["message"], rule["rule"]
     for name, child in node.get("properties", {}).items():
-        target = child.get("items", child) if child.get("type") == "array" else child
-        yield from _rules(target, f"{path}.{name}")
+        if child.get("type") == "array":  # rules on the list itself, then on its items
+            for rule in child.get("x-kubernetes-validations", []):
+                yield f"{path}.{name}", rule["message"], rule["rule"]
+            child = child.get("items", {})
+        yield from _rules(child, f"{path}.{name}")
 
 
 def render_markdown() -> str:

@@ -325,7 +325,14 @@ def promotion_schema() -> Schema:
     }, required=["name", "query", "successCondition"])
     canary = _obj("Roll a promoted challenger out step by step (needs spec.serving).", {
         "steps": {"type": "array", "minItems": 1, "maxItems": 32, "items": step,
-                  "description": "Steps in order; after the last, the canary becomes stable."},
+                  "description": "Steps in order; after the last, the canary becomes stable.",
+                  "x-kubernetes-validations": [
+                      {"rule": "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+                       "message": "setWeight never decreases from one step to the next (rolling back is not a step)"},
+                      {"rule": "self.exists(s, has(s.setWeight) && s.setWeight == 100)",
+                       "message": "the steps reach setWeight 100 (all traffic on the canary before it becomes "
+                                  "stable)"},
+                  ]},
         "analysis": _obj("Checks at every interval while the canary takes traffic.", {
             "interval": _str("Time between measurements (Go duration).", pattern=DURATION, default="1m",
                              maxLength=32),
@@ -437,7 +444,7 @@ def status_schema() -> Schema:
     return {"type": "object", "description": "What the operator observed and did.",
             "x-kubernetes-preserve-unknown-fields": True,
             "properties": {
-                "phase": _str("Pending, Training, Ready, Degraded, Blocked, Invalid or Suspended."),
+                "phase": _str("Pending, Training, RollingOut, Ready, Degraded, Blocked, Invalid or Suspended."),
                 "message": _str("A one-line summary."),
                 "observedGeneration": _int("The generation this status describes."),
                 "conditions": {"type": "array", "description": "Ready, Training, Trained, DriftDetected, "
@@ -450,7 +457,16 @@ def status_schema() -> Schema:
                                    "lastTransitionTime": _str("When status last changed.", format="date-time"),
                                }, required=["type", "status"])},
                 "currentModel": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                                 "description": "The version in use: version, uri, trainedAt, metrics."},
+                                 "description": "The version in use: version, uri, trainedAt, metrics.",
+                                 "properties": {
+                                     "manifestSha256": _str("sha256 of the version's manifest.json as recorded; "
+                                                            "the model servers refuse any other manifest.",
+                                                            nullable=True),
+                                     "verifiedAt": _str("When the manifest and files in S3 were last compared "
+                                                        "with what was recorded.", format="date-time"),
+                                     "artifactProblem": _str("What the last comparison found changed in S3, "
+                                                             "or null.", nullable=True),
+                                 }},
                 "activeRun": {"type": "object", "nullable": True, "x-kubernetes-preserve-unknown-fields": True,
                               "description": "The run in progress."},
                 "lastRun": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,

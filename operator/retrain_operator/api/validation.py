@@ -9,16 +9,17 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import celpy
 import jsonschema
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
+from . import cel_lists, quantity
 from .estimators import estimator_problem
-from .quantity import CEL_FUNCTIONS
 from .schema import spec_schema
 from .spec import parse_duration
 
@@ -62,8 +63,9 @@ def _validator() -> jsonschema.protocols.Validator:
 @functools.cache
 def _cel_program(rule: str) -> celpy.Runner:
     environment = celpy.Environment()
-    # Kubernetes' CEL libraries the rules use (quantity) on top of standard CEL.
-    return environment.program(environment.compile(rule), functions=CEL_FUNCTIONS)
+    # Kubernetes' CEL libraries the rules use (quantity, lists) on top of standard CEL.
+    return environment.program(environment.compile(rule),
+                               functions={**quantity.CEL_FUNCTIONS, **cel_lists.CEL_FUNCTIONS})
 
 
 def _path(parts: list[Any]) -> str:
@@ -120,15 +122,47 @@ def schema_problems(spec: Json) -> list[str]:
     return problems
 
 
+def _fires(cron: str) -> bool:
+    """Does the cron ever match a real date (`0 0 31 2 *` does not)? croniter searches 50 years ahead."""
+    try:
+        croniter(cron, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).get_next(dt.datetime)
+    except CroniterBadDateError:
+        return False
+    return True
+
+
+def _section(value: Any) -> Json:
+    """A section as a dict: one of the wrong type is the schema's to report, not a crash here."""
+    return value if isinstance(value, dict) else {}
+
+
+# Durations are added to timestamps: one beyond this would overflow datetime arithmetic.
+MAX_DURATION = dt.timedelta(days=365 * 1000)
+
+
+def _duration_problem(where: str, value: Any) -> str | None:
+    try:
+        parsed = parse_duration(value)
+    except Exception:
+        return f"{where}: {value!r} is not a duration (e.g. 90s, 30m, 6h, 7d)"
+    if parsed is not None and abs(parsed) > MAX_DURATION:
+        return f"{where}: {value!r} is too long (at most 1000 years)"
+    return None
+
+
 def semantic_problems(spec: Json) -> list[str]:
     problems: list[str] = []
-    model = spec.get("model") or {}
-    training = spec.get("training") or {}
-    triggers = spec.get("triggers") or {}
-    schedule = triggers.get("schedule") or {}
+    model = _section(spec.get("model"))
+    training = _section(spec.get("training"))
+    triggers = _section(spec.get("triggers"))
+    schedule = _section(triggers.get("schedule"))
+    drift = _section(triggers.get("drift"))
+    canary = _section(_section(spec.get("promotion")).get("canary"))
     if schedule.get("cron") and not croniter.is_valid(str(schedule["cron"])):
         problems.append(f"spec.triggers.schedule.cron: {schedule['cron']!r} is not a valid cron expression")
-    if schedule.get("timeZone"):
+    elif schedule.get("cron") and not _fires(str(schedule["cron"])):
+        problems.append(f"spec.triggers.schedule.cron: {schedule['cron']!r} never fires (no such date)")
+    if schedule.get("timeZone") is not None:  # "" too: the core would read it as a zone name
         try:
             ZoneInfo(str(schedule["timeZone"]))
         except (ZoneInfoNotFoundError, ValueError):
@@ -136,15 +170,20 @@ def semantic_problems(spec: Json) -> list[str]:
     durations = {
         "spec.triggers.cooldown": triggers.get("cooldown"),
         "spec.triggers.schedule.startingDeadline": schedule.get("startingDeadline"),
-        "spec.training.window.duration": (training.get("window") or {}).get("duration"),
-        "spec.training.window.halfLife": (training.get("window") or {}).get("halfLife"),
+        "spec.training.window.duration": _section(training.get("window")).get("duration"),
+        "spec.training.window.halfLife": _section(training.get("window")).get("halfLife"),
+        "spec.triggers.drift.window": drift.get("window"),
+        "spec.triggers.drift.interval": drift.get("interval"),
+        "spec.promotion.canary.readyTimeout": canary.get("readyTimeout"),
+        "spec.promotion.canary.analysis.interval": _section(canary.get("analysis")).get("interval"),
     }
+    steps = canary.get("steps") if isinstance(canary.get("steps"), list) else []
+    for index, step in enumerate(steps):
+        durations[f"spec.promotion.canary.steps[{index}].pause.duration"] = \
+            _section(_section(step).get("pause")).get("duration")
     for where, value in durations.items():
-        if value is not None:
-            try:
-                parse_duration(value)
-            except Exception:
-                problems.append(f"{where}: {value!r} is not a duration (e.g. 90s, 30m, 6h, 7d)")
+        if value is not None and (problem := _duration_problem(where, value)):
+            problems.append(problem)
     if model.get("estimator"):
         problem = estimator_problem(str(model["estimator"]), str(model.get("task", "classification")),
                                     str(training.get("strategy", "full")))

@@ -17,8 +17,9 @@ def make_client(endpoint: str | None, region: str | None, **credentials: str) ->
         "s3",
         endpoint_url=endpoint or None,
         region_name=region or "us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
-                      connect_timeout=5, read_timeout=60),
+        # 3 tries in all ("max_attempts": 3 would mean 4): a silent endpoint fails a call in ~1 min, not 4.
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 3, "mode": "standard"},
+                      connect_timeout=5, read_timeout=20),
         **credentials,
     )
 

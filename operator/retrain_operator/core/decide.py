@@ -9,6 +9,7 @@ so a restarted operator picks up exactly where the previous one stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from ..api import names
 from ..api.spec import PolicySpec
 from ..artifacts.layout import version_prefix
-from . import apply_errors, gates, promotion, rollout
+from . import apply_errors, gates, promotion, rollout, serving
 from . import conditions as cond
 from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from .observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, DriftJobView, JobView, Observed
@@ -37,6 +38,10 @@ PHASE_INVALID = "Invalid"
 PHASE_BLOCKED = "Blocked"
 PHASE_SUSPENDED = "Suspended"
 PHASE_ROLLING_OUT = "RollingOut"
+
+# Ready False reasons of a recorded current model: its servers cannot serve it, or S3 no longer holds it.
+MODEL_UNAVAILABLE = "ModelUnavailable"
+ARTIFACTS_CHANGED = "ArtifactsChanged"
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,11 @@ class Wants:
     new_samples: bool = False  # count incoming rows not yet used by the current model
     drift_outcomes: tuple[str, ...] = ()  # drift checks whose results must be read from S3
     metrics: bool = False  # scrape the model servers (and run the Prometheus queries) of the rollout
+    verify_uri: str | None = None  # re-read the current model's manifest and files where status records them
 
     def __bool__(self) -> bool:
-        return bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes) or self.metrics
+        return (bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes) or self.metrics
+                or bool(self.verify_uri))
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class Plan:
     events: tuple[Event, ...] = ()
     requeue_after: float = MAX_REQUEUE
     prune_versions: tuple[str, ...] = ()
+    discard_partial: tuple[str, ...] = ()  # failed runs: their unfinished uploads go (error.json stays)
     wants: Wants = field(default_factory=Wants)
     serving: promotion.ServingPlan | None = None
 
@@ -89,6 +97,10 @@ class Plan:
 @dataclass(frozen=True)
 class Settings:
     default_image: str = "ghcr.io/retrain-operator/trainer:0.1.0"
+    # Stable servers of the current version without a Ready pod for this long: Ready is False.
+    serving_grace: float = 120.0
+    # How often the current version's manifest and files are re-read and checked (seconds; 0: never).
+    verify_interval: float = 600.0
 
 
 MAX_FEATURE_SCORES = 50  # status stays small; the full table is in the drift report
@@ -99,6 +111,10 @@ def feature_scores(features: dict[str, Any]) -> dict[str, float]:
     scored = [(name, float(item.get("score") or 0.0)) for name, item in features.items() if isinstance(item, dict)]
     scored.sort(key=lambda pair: (-pair[1], pair[0]))
     return {name: round(score, 4) for name, score in scored[:MAX_FEATURE_SCORES]}
+
+
+def _run_started(version: str, trigger: Trigger, job: str) -> str:
+    return f"{version} started by {trigger.type} ({trigger.reason}) as Job {job}"
 
 
 def decide(policy: PolicyState, observed: Observed, now: dt.datetime, settings: Settings) -> Plan:
@@ -121,6 +137,7 @@ class _Decision:
         self.requeue: list[float] = [MAX_REQUEUE]
         self.create_job: dict[str, Any] | None = None
         self.prune: list[str] = []
+        self.discard: list[str] = []
         self.idle_reason = ("Idle", "no run in progress")
         self.serving: promotion.ServingPlan | None = None
 
@@ -135,7 +152,7 @@ class _Decision:
 
     def _plan(self, wants: Wants | None = None) -> Plan:
         if wants:
-            return Plan(status=self.old, wants=wants, requeue_after=MIN_REQUEUE)
+            return Plan(status=self.old, wants=self._with_verification(wants), requeue_after=MIN_REQUEUE)
         delay = max(MIN_REQUEUE, min(self.requeue))
         return Plan(
             status=self.status,
@@ -143,11 +160,12 @@ class _Decision:
             events=tuple(self.events),
             requeue_after=delay,
             prune_versions=tuple(self.prune),
+            discard_partial=tuple(self.discard),
             serving=self.serving,
         )
 
     def _uri(self, spec: PolicySpec, version: str) -> str:
-        key = version_prefix(spec.storage.prefix, self.policy.namespace, self.policy.name, version)
+        key = version_prefix(spec.storage.prefix, self.policy.namespace, self.policy.name, version, uid=self.policy.uid)
         return f"s3://{spec.storage.bucket}/{key}"
 
     # -- the steps -----------------------------------------------------------------------
@@ -177,6 +195,9 @@ class _Decision:
         if self.create_job is None and not self._job_waiting():
             # Nothing wants a Job now and the backoff is over: the old refusal no longer stalls anything.
             self.status = apply_errors.clear(self.status, apply_errors.JOB)
+        wants = self._verify_current()
+        if wants:
+            return self._plan(wants)
         self._summarise(spec)
         return self._plan()
 
@@ -232,6 +253,9 @@ class _Decision:
             self.status["activeRun"] = active
             if job.trigger:
                 self._consume(job.trigger)
+                # The Event the run's start would have posted, word for word: if that post was lost with
+                # the crash it is posted now, and if not its name (derived from the same decision) exists.
+                self._event("Normal", "RunStarted", _run_started(job.version, job.trigger, job.name))
         self.status["runCounter"] = counter
 
     def _consume(self, trigger: Trigger) -> None:
@@ -269,6 +293,9 @@ class _Decision:
             self.idle_reason = ("AwaitingArtifacts", outcome.storage_error)
             self.requeue.append(ACTIVE_RUN_REQUEUE)
             return None
+        if outcome.foreign:  # another incarnation's version under this name: never this run's result
+            self._record_failure(active, job, "ForeignVersion", outcome.foreign)
+            return None
         if job is None:
             # Gone before it was recorded (deleted, or its TTL expired while we were down):
             # S3 still tells whether the run finished.
@@ -277,11 +304,13 @@ class _Decision:
             else:
                 self._record_failure(active, None, "JobNotFound",
                                      f"Job {active.get('jobName')} disappeared before its run was recorded")
+                self._discard_unfinished(version, outcome)
             return None
         if job.state == SUCCEEDED:
             if outcome.manifest is None:
                 self._record_failure(active, job, "ArtifactMissing",
                                      f"the Job succeeded but {outcome.uri}manifest.json is missing")
+                self._discard_unfinished(version, outcome)
             elif outcome.problems:
                 self._record_failure(active, job, "ChecksumMismatch", "; ".join(outcome.problems))
             else:
@@ -291,7 +320,15 @@ class _Decision:
             reason = str(error.get("reason") or job.reason or "TrainingFailed")
             message = str(error.get("message") or job.message or "the trainer failed")
             self._record_failure(active, job, reason, message)
+            self._discard_unfinished(version, outcome)
         return None
+
+    def _discard_unfinished(self, version: str, outcome: ArtifactOutcome) -> None:
+        """A failed run's partial uploads would stay in S3 forever: no manifest, so no version to prune later.
+
+        A finished version (a manifest there, even a broken one) is evidence and stays."""
+        if outcome.manifest is None and not outcome.foreign:
+            self.discard.append(version)
 
     def _finish(self, active: dict[str, Any], job: JobView | None, phase: str, reason: str,
                 message: str) -> dict[str, Any]:
@@ -331,10 +368,14 @@ class _Decision:
             "trigger": last["trigger"],
             "parentVersion": manifest.get("parentVersion"),
             "metrics": metrics,
+            # Pinned: the servers refuse any other manifest, and the scheduled check compares with it.
+            "manifestSha256": outcome.manifest_sha256,
+            "verifiedAt": to_rfc3339(self.now),  # the checksums were just verified
         }
         rolling_out = verdict.passed and previous is not None and promotion.uses_canary(spec, self.status)
         if rolling_out:
-            state = rollout.start(version, uri, previous, self.now, promotion.commands(self.policy.annotations))
+            state = rollout.start(version, uri, previous, self.now, promotion.commands(self.policy.annotations),
+                                  manifest_sha256=outcome.manifest_sha256)
             self.status["rollout"] = state
             last["message"] = f"{version} passed the gates; canary rollout started ({previous} keeps serving)"
             model["rollout"] = rollout.PROGRESSING
@@ -390,7 +431,8 @@ class _Decision:
         state = self.status.get("rollout") or {}
         version = state.get("version")
         recorded = next((h for h in self.status.get("history") or [] if h.get("version") == version), None)
-        model = dict(recorded or {"version": version, "uri": state.get("uri")})
+        model = dict(recorded or {"version": version, "uri": state.get("uri"),
+                                  "manifestSha256": state.get("manifestSha256")})
         model.pop("rollout", None)
         previous = (self.status.get("currentModel") or {}).get("version")
         if phase == rollout.SUCCEEDED:
@@ -469,7 +511,9 @@ class _Decision:
         index = int(self.status.get("runCounter") or 0) + 1
         version = version_name(index)
         parent = (self.status.get("currentModel") or {}).get("version")
-        job = trainer_job(self.policy.ref, spec, RunRequest(version, parent, trigger), self.settings.default_image)
+        parent_uri = (self.status.get("currentModel") or {}).get("uri")
+        job = trainer_job(self.policy.ref, spec, RunRequest(version, parent, trigger, parent_uri),
+                          self.settings.default_image)
         self.create_job = job
         self.status["runCounter"] = index
         self.status["activeRun"] = {
@@ -483,8 +527,7 @@ class _Decision:
         # Whatever started it, the new model answers any drift seen so far.
         self.status["pendingDriftTrigger"] = None
         self.requeue.append(ACTIVE_RUN_REQUEUE)
-        self._event("Normal", "RunStarted",
-                    f"{version} started by {trigger.type} ({trigger.reason}) as Job {job['metadata']['name']}")
+        self._event("Normal", "RunStarted", _run_started(version, trigger, job["metadata"]["name"]))
 
     # -- drift checks --------------------------------------------------------------------
 
@@ -589,13 +632,92 @@ class _Decision:
             return
         index = int(self.status.get("driftCounter") or 0) + 1
         check_id = f"d{index}"
-        job = drift_job(self.policy.ref, spec, DriftRequest(check_id, current["version"], to_rfc3339(self.now)),
+        job = drift_job(self.policy.ref, spec, DriftRequest(check_id, current["version"], to_rfc3339(self.now),
+                                                            current.get("uri")),
                         self.settings.default_image)
         self.create_job = job
         self.status["driftCounter"] = index
         self.status["activeDriftCheck"] = {"checkId": check_id, "jobName": job["metadata"]["name"],
                                            "startedAt": to_rfc3339(self.now), "modelVersion": current["version"]}
         self.requeue.append(ACTIVE_RUN_REQUEUE)
+
+    # -- is the current model still what was recorded, and is it served? -------------------
+
+    def _verification_due(self) -> str | None:
+        """The current model's URI when its scheduled re-verification is due (and S3 is usable)."""
+        current = self.status.get("currentModel") or {}
+        interval = self.settings.verify_interval
+        if not current.get("uri") or interval <= 0 or self.observed.dependency_problem:
+            return None
+        last = from_rfc3339(current.get("verifiedAt"))
+        due = last + dt.timedelta(seconds=interval) if last else self.now
+        if due > self.now:
+            self.requeue.append((due - self.now).total_seconds())
+            return None
+        return str(current["uri"])
+
+    def _with_verification(self, wants: Wants) -> Wants:
+        """Ask for a due re-verification together with other facts, so it never costs a round of its own."""
+        uri = self._verification_due()
+        seen = self.observed.current_artifacts
+        if uri and not wants.verify_uri and (seen is None or seen.uri != uri):
+            return dataclasses.replace(wants, verify_uri=uri)
+        return wants
+
+    def _verify_current(self) -> Wants | None:
+        """Compare the current version in S3 with what was recorded: the pinned manifest digest and the
+        manifest's checksums. A difference is reported (Ready False, a Warning Event); the serving
+        model is never replaced because of it: the servers that run keep the bytes they verified."""
+        uri = self._verification_due()
+        if uri is None:
+            return None
+        seen = self.observed.current_artifacts
+        if seen is None or seen.uri != uri:
+            return Wants(verify_uri=uri)
+        if seen.storage_error:  # unreadable is not changed: look again at the next reconcile
+            self.requeue.append(ACTIVE_RUN_REQUEUE)
+            return None
+        current = dict(self.status["currentModel"])
+        version = current.get("version")
+        pinned = current.get("manifestSha256")
+        problems = list(seen.problems)
+        if seen.manifest is None and not problems:
+            problems.append("manifest.json is missing")
+        if seen.manifest is not None and pinned and seen.manifest_sha256 != pinned:
+            problems.insert(0, f"manifest.json has sha256 {seen.manifest_sha256}, not the pinned {pinned}")
+        current["verifiedAt"] = to_rfc3339(self.now)
+        if problems:
+            message = f"{version} at {uri} changed since it was recorded: {'; '.join(problems[:3])}"
+            if current.get("artifactProblem") != message:
+                self._event("Warning", "ArtifactsChanged", f"{message}; the running servers keep the model they "
+                                                           "verified, restarted ones refuse to load it")
+            current["artifactProblem"] = message
+        else:
+            if not pinned and seen.manifest_sha256:  # recorded before digests were pinned: pinned now
+                current["manifestSha256"] = seen.manifest_sha256
+            if current.get("artifactProblem"):
+                self._event("Normal", "ArtifactsVerified", f"{version} at {uri} matches what was recorded again")
+            current["artifactProblem"] = None
+        self.status["currentModel"] = current
+        self._verification_due()  # schedules the next look
+        return None
+
+    def _serving_unavailable(self, spec: PolicySpec) -> str | None:
+        """Why the current version is not served, once its stable servers have had no Ready pod for
+        longer than the grace period (e.g. every restarted server refuses the artifacts)."""
+        current = self.status.get("currentModel") or {}
+        if spec.serving is None or not current.get("version"):
+            return None
+        found = serving.unavailable_since(self.observed.serving.stable, str(current["version"]))
+        if found is None:
+            return None
+        since, detail = found
+        grace = dt.timedelta(seconds=self.settings.serving_grace)
+        if self.now - since < grace:
+            self.requeue.append((since + grace - self.now).total_seconds())
+            return None
+        return (f"no stable model server of {current['version']} has been Ready since {to_rfc3339(since)}"
+                f"{': ' + detail if detail else ''}")
 
     # -- the summary kubectl shows -------------------------------------------------------
 
@@ -605,6 +727,8 @@ class _Decision:
         current = status.get("currentModel")
         last = status.get("lastRun") or {}
         dependency = self.observed.dependency_problem
+        unavailable = self._serving_unavailable(spec)
+        changed = (current or {}).get("artifactProblem")
 
         schedule = spec.triggers.schedule
         if schedule and not spec.suspend:
@@ -647,7 +771,16 @@ class _Decision:
             if not before or before.get("reason") != reason or before.get("message") != message:
                 self._event("Warning", reason, message)
             self._set(cond.READY, False, reason, message)
+        elif current and (unavailable or changed):
+            reason = MODEL_UNAVAILABLE if unavailable else ARTIFACTS_CHANGED
+            before = cond.get_condition(self.old.get("conditions"), cond.READY)
+            if unavailable and (not before or before.get("reason") != MODEL_UNAVAILABLE):
+                self._event("Warning", MODEL_UNAVAILABLE, unavailable)
+            self._set(cond.READY, False, reason, "; ".join(filter(None, [unavailable, changed])))
         elif current:
+            before = cond.get_condition(self.old.get("conditions"), cond.READY)
+            if before and before.get("reason") == MODEL_UNAVAILABLE:
+                self._event("Normal", "ModelServed", f"stable model servers of {current['version']} are Ready again")
             self._set(cond.READY, True, "ModelAvailable", f"{current['version']} is current ({current['uri']})")
         else:
             self._set(cond.READY, False, "NoModelYet", "no version has been trained yet")
@@ -665,6 +798,8 @@ class _Decision:
 
         if dependency:
             phase, message = PHASE_BLOCKED, dependency[1]
+        elif current and (unavailable or changed):
+            phase, message = PHASE_DEGRADED, "; ".join(filter(None, [unavailable, changed]))
         elif promotion.rollout_active(status):
             phase = PHASE_ROLLING_OUT
             message = f"canary {rolling['version']} {rolling.get('phase')}: {rolling.get('message', '')}"

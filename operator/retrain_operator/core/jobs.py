@@ -14,8 +14,9 @@ from ..api import kubenames, names
 from ..api.spec import PolicySpec
 from .runs import Trigger, job_name, version_index
 
-# Exit codes of the trainer contract that no retry can fix: config (2) and data (3) errors.
-NON_RETRYABLE_EXIT_CODES = [2, 3]
+# Exit codes of the trainer contract that no retry can fix: config (2), data (3) errors and a
+# version that exists but is not this run's (5, VersionConflict).
+NON_RETRYABLE_EXIT_CODES = [2, 3, 5]
 DEFAULT_COMMAND = ["retrain-trainer"]
 DEFAULT_ARGS = ["train"]
 ANNOTATION_RUN = f"{names.GROUP}/run-record"
@@ -35,18 +36,24 @@ class RunRequest:
     version: str
     parent_version: str | None
     trigger: Trigger
+    parent_uri: str | None = None  # where the parent really is (status.currentModel.uri), whatever the layout
 
 
 def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str, Any]:
-    """The trainer's input, as documented in docs/trainer-contract.md."""
+    """The trainer's input, as documented in docs/trainer-contract.md.
+
+    The policy uid places the run's files under this incarnation of the policy; the parent's
+    recorded URI lets a run continue from a version of an older layout.
+    """
     data = spec.data
     training = spec.training
     return {
         "apiVersion": names.API_VERSION,
         "kind": "RunConfig",
-        "policy": {"namespace": policy.namespace, "name": policy.name},
+        "policy": {"namespace": policy.namespace, "name": policy.name, "uid": policy.uid},
         "version": run.version,
         "parentVersion": run.parent_version,
+        "parentUri": run.parent_uri if run.parent_version else None,
         "trigger": {"type": run.trigger.type, "reason": run.trigger.reason, "at": run.trigger.at},
         "model": {
             "estimator": spec.model.estimator,
@@ -220,6 +227,7 @@ class DriftRequest:
     check_id: str
     model_version: str
     now: str  # RFC 3339: the window ends here (the operator's clock, so tests can move it)
+    model_uri: str | None = None  # the checked model's recorded URI (status.currentModel.uri)
 
 
 DRIFT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
@@ -233,9 +241,10 @@ def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> di
     return {
         "apiVersion": names.API_VERSION,
         "kind": "DriftCheckConfig",
-        "policy": {"namespace": policy.namespace, "name": policy.name},
+        "policy": {"namespace": policy.namespace, "name": policy.name, "uid": policy.uid},
         "checkId": check.check_id,
         "modelVersion": check.model_version,
+        "modelUri": check.model_uri,
         "now": check.now,
         "data": drift.data,
         "windowSeconds": drift.window.total_seconds(),

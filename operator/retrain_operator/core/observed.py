@@ -107,6 +107,10 @@ class ArtifactOutcome:
     error: dict[str, Any] | None = None  # the trainer's error.json, if any
     uri: str = ""
     storage_error: str | None = None  # S3 could not be read: decide later, do not fail the run
+    # sha256 of manifest.json exactly as stored: pinned in status, it makes a later rewrite detectable.
+    manifest_sha256: str | None = None
+    # Why the manifest found is another policy incarnation's (it is then never recorded as this run's).
+    foreign: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,5 @@ class Observed:
     drift_outcomes: dict[str, DriftOutcome] = field(default_factory=dict)
     serving: ServingView = field(default_factory=ServingView)
     metrics: MetricsView | None = None
+    # The current model's artifacts re-read at its recorded URI (the scheduled re-verification).
+    current_artifacts: ArtifactOutcome | None = None

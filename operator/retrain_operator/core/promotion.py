@@ -95,18 +95,21 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
         status["rollout"] = moved.state
         result.events, result.requeue, result.finished = moved.events, moved.requeue, moved.finished
         stable_version = moved.stable_version
-        stable_uri = state["uri"] if stable_version == state["version"] else current.get("uri")
-        stable_target = serving.Served(stable_version, stable_uri, moved.stable_replicas)
-        canary_target = serving.Served(state["version"], state["uri"], moved.canary_replicas)
+        promoted = stable_version == state["version"]
+        stable_uri = state["uri"] if promoted else current.get("uri")
+        stable_digest = state.get("manifestSha256") if promoted else current.get("manifestSha256")
+        stable_target = serving.Served(stable_version, stable_uri, moved.stable_replicas, stable_digest)
+        canary_target = serving.Served(state["version"], state["uri"], moved.canary_replicas,
+                                       state.get("manifestSha256"))
         weight, mirror = moved.weight, moved.mirror
     elif rollout_active(status):  # the canary section was removed mid-rollout: finish it by hand
         status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "CanaryRemoved",
                              "message": "promotion.canary was removed from the spec; stable keeps serving"}
         result.finished = rollout.ABORTED
         result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: {status['rollout']['message']}"))
-        stable_target = serving.Served(current["version"], current["uri"], total)
+        stable_target = serving.Served(current["version"], current["uri"], total, current.get("manifestSha256"))
     elif current:
-        stable_target = serving.Served(current["version"], current["uri"], total)
+        stable_target = serving.Served(current["version"], current["uri"], total, current.get("manifestSha256"))
     else:
         return result  # nothing trained yet: nothing to serve
     if canary_target is None and observed.serving.canary is not None:
@@ -115,7 +118,8 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
             "labels") or {}
         last = status.get("rollout") or {}
         canary_target = serving.Served(labels.get(names.LABEL_MODEL_VERSION) or last.get("version") or
-                                       stable_target.version, last.get("uri") or stable_target.uri, 0)
+                                       stable_target.version, last.get("uri") or stable_target.uri, 0,
+                                       last.get("manifestSha256") if last else stable_target.manifest_sha256)
     deployments = [serving.model_deployment(policy, spec, serving.STABLE, stable_target, default_image)]
     if canary_target is not None:
         deployments.append(serving.model_deployment(policy, spec, serving.CANARY, canary_target, default_image))

@@ -66,10 +66,13 @@ class Step:
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def start(version: str, uri: str, stable_version: str, now: dt.datetime, commands: Commands) -> Rollout:
-    """A new rollout; annotation values present now are taken as already consumed."""
+def start(version: str, uri: str, stable_version: str, now: dt.datetime, commands: Commands,
+          manifest_sha256: str | None = None) -> Rollout:
+    """A new rollout; annotation values present now are taken as already consumed. The canary's
+    manifest digest travels with its URI: its servers refuse any other manifest."""
     at = to_rfc3339(now)
-    return {"version": version, "uri": uri, "stableVersion": stable_version, "phase": PROGRESSING,
+    return {"version": version, "uri": uri, "manifestSha256": manifest_sha256, "stableVersion": stable_version,
+            "phase": PROGRESSING,
             "stepIndex": 0, "stepStartedAt": at, "startedAt": at, "weight": 0, "failures": 0,
             "inconclusive": 0, "passedInStep": False, "queryFailures": {}, "lastAnalysisAt": None,
             "lastAnalysis": None, "message": f"starting the canary for {version}",

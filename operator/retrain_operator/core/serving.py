@@ -11,12 +11,14 @@ the canary backend next to the stable one; every other rule, match and filter is
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import kubenames, names
 from ..api.spec import PolicySpec
 from .jobs import PolicyRef, credential_env, owner_reference
+from .timeutil import from_rfc3339
 
 STABLE, CANARY = "stable", "canary"
 SERVER_LABEL = {"app.kubernetes.io/name": "model-server"}
@@ -47,12 +49,15 @@ class Served:
     version: str
     uri: str
     replicas: int
+    manifest_sha256: str | None = None  # the digest recorded with the version: the server refuses any other
 
 
 def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Served, default_image: str) -> Json:
     serving = spec.serving
     assert serving is not None
     args = ["serve", "--model-uri", served.uri, "--port", str(serving.port), "--policy", policy.name]
+    if served.manifest_sha256:
+        args += ["--manifest-sha256", served.manifest_sha256]
     if serving.capture_uri and serving.capture_fraction > 0:
         args += ["--capture-uri", serving.capture_uri, "--capture-fraction", str(serving.capture_fraction)]
     env = [*credential_env(spec), {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region}]
@@ -211,6 +216,45 @@ def deployment_ready(deployment: Json | None, version: str) -> bool:
     return deployment_version(deployment) == version
 
 
+def _deployment_condition(deployment: Json, type_: str) -> Json | None:
+    return next((c for c in (deployment.get("status") or {}).get("conditions") or [] if c.get("type") == type_),
+                None)
+
+
+def unavailable_since(deployment: Json | None, version: str) -> tuple[dt.datetime, str] | None:
+    """When a Deployment meant to run `version` stopped being available, if none of its pods is Ready now,
+    and the Deployment controller's word for it; None while it serves (or runs another version).
+
+    The Available condition's lastTransitionTime is the moment the controller saw it fall short (a new
+    Deployment starts out short; with `maxUnavailable: 0` it is False as soon as one pod is missing);
+    progress made since (a new ReplicaSet for a new version, pods becoming available: Progressing's
+    lastUpdateTime) restarts the count, so a version just rolled in gets its own grace period."""
+    if not deployment:
+        return None
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if labels.get(names.LABEL_MODEL_VERSION) != version or int(spec.get("replicas", 1)) <= 0:
+        return None
+    if int(status.get("readyReplicas") or 0) > 0:
+        return None
+    available = _deployment_condition(deployment, "Available")
+    if available is None:  # the controller has not looked yet: count from the Deployment's creation
+        since = from_rfc3339((deployment.get("metadata") or {}).get("creationTimestamp"))
+        return (since, "") if since else None
+    if available.get("status") != "False":
+        return None
+    since = from_rfc3339(available.get("lastTransitionTime"))
+    if since is None:
+        return None
+    details = [available.get("message")]
+    progressing = _deployment_condition(deployment, "Progressing") or {}
+    progressed = from_rfc3339(progressing.get("lastUpdateTime")) if progressing.get("status") == "True" else None
+    since = max(since, progressed) if progressed else since
+    if progressing.get("status") == "False":  # e.g. ProgressDeadlineExceeded
+        details.append(progressing.get("message"))
+    return since, "; ".join(str(d) for d in details if d)
+
+
 # -- routers -------------------------------------------------------------------------------------
 
 
@@ -318,6 +362,46 @@ def virtualservice_patch(service: Json, stable: str, canary: str, weight: int, p
                 wanted.append({"destination": destination, "weight": weight})
             else:
                 wanted.append(route)
+        if wanted != routes:
+            path = f"/spec/http/{index}/route"
+            operations += [{"op": "test", "path": path, "value": routes},
+                           {"op": "replace", "path": path, "value": wanted}]
+    return operations
+
+
+# -- letting go of a route when the policy is deleted -------------------------------------------------
+
+
+def httproute_release(route: Json, stable: str, canary: str) -> list[Json]:
+    """A JSON patch leaving each rule that sends to stable as the user wrote it: the canary backendRef
+    and our mirror filter gone, stable at full weight. Rules we never touched stay as they are."""
+    operations: list[Json] = []
+    for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+        backends = rule.get("backendRefs") or []
+        if not any(b.get("kind", "Service") == "Service" and b.get("name") == stable for b in backends):
+            continue
+        wanted = [{**b, "weight": 100} if b.get("kind", "Service") == "Service" and b.get("name") == stable else b
+                  for b in backends if not (b.get("kind", "Service") == "Service" and b.get("name") == canary)]
+        if wanted != backends:
+            _replace(operations, f"/spec/rules/{index}/backendRefs", backends, wanted, True)
+        filters = rule.get("filters") or []
+        kept = [item for item in filters if not _is_our_mirror(item, canary)]
+        if kept != filters:
+            _replace(operations, f"/spec/rules/{index}/filters", filters, kept or None, True)
+    return operations
+
+
+def virtualservice_release(service: Json, stable: str, canary: str) -> list[Json]:
+    """The same for a VirtualService: canary destinations and our mirror gone, stable at weight 100."""
+    operations: list[Json] = []
+    for index, http in enumerate((service.get("spec") or {}).get("http") or []):
+        routes = http.get("route") or []
+        if not any(_host(r.get("destination") or {}) == stable for r in routes):
+            continue
+        if _host(http.get("mirror") or {}) == canary:
+            _replace(operations, f"/spec/http/{index}/mirror", http["mirror"], None, True)
+        wanted = [{**r, "weight": 100} if _host(r.get("destination") or {}) == stable else r
+                  for r in routes if _host(r.get("destination") or {}) != canary]
         if wanted != routes:
             path = f"/spec/http/{index}/route"
             operations += [{"op": "test", "path": path, "value": routes},

@@ -108,6 +108,18 @@ class LocalCluster:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
 
+    def kill_operator(self) -> None:
+        """SIGKILL the operator now, as a lost node would: no grace, no wait, so safe from any thread."""
+        process = self.operator
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def restart_operator(self) -> None:
+        """A new operator process, as a restarted pod: what the old one held in memory is gone."""
+        self.stop_operator(kill=True)
+        self.start_operator()
+
     def stop(self) -> None:
         self.stop_operator()
         if self._own_dev and self.dev is not None:

@@ -2,12 +2,16 @@
 
 It terminates TLS with a certificate of the dev cluster's CA, forwards every request (bearer
 token and all, watches streamed) to the API server, and applies the first matching rule:
-answer with an error Status (500, 429 with Retry-After, ...), delay the request, or cut a watch
-stream after some events. Rules are added and removed while it runs, and each counts its hits.
+answer with an error Status (500, 429 with Retry-After, ...), delay the request, cut a watch
+stream after some events, or run an action (e.g. SIGKILL the operator) before the request is
+forwarded or after the server answered but before the answer goes back. Rules are added and
+removed while it runs, and each counts its hits.
 
     proxy = FaultProxy(plane).start()
     rule = proxy.add(Fault(method="PATCH", path=r"/retrainpolicies/[^/]+/status$", status=500, times=3))
     ... point a kubeconfig at proxy.url ...
+    # The Job is created, but its creator dies before it learns so:
+    proxy.add(Fault(method="POST", path=r"/jobs$", action=kill_operator, when="after", times=1))
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import re
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -38,12 +43,24 @@ class Fault:
     delay: float = 0.0  # seconds before forwarding (or answering)
     cut_watch_after: int | None = None  # end a watch stream after this many events
     times: int | None = None  # apply this often, then stand aside (None: until removed)
+    body: str | None = None  # also a regex the request body (decoded as UTF-8) must contain
+    # Called (in the proxy's thread) "before" the request is forwarded, which then never reaches the
+    # server (answered 503), or "after" the server answered, before the answer is passed back: the
+    # write happened but the client has not learned it (not for watches: their answer never ends).
+    # A SIGKILL of the client is what it is for.
+    action: Callable[[], None] | None = None
+    when: str = "before"
     hits: int = field(default=0, init=False)
 
-    def matches(self, method: str, path: str) -> bool:
+    def __post_init__(self) -> None:
+        if self.when not in ("before", "after"):
+            raise ValueError(f"when must be 'before' or 'after', not {self.when!r}")
+
+    def matches(self, method: str, path: str, body: bytes = b"") -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return (self.method is None or self.method == method) and re.search(self.path, path) is not None
+        return ((self.method is None or self.method == method) and re.search(self.path, path) is not None
+                and (self.body is None or re.search(self.body, body.decode("utf-8", "replace")) is not None))
 
 
 class FaultProxy:
@@ -69,10 +86,10 @@ class FaultProxy:
         with self._lock:
             self.faults.remove(fault)
 
-    def _match(self, method: str, path: str) -> Fault | None:
+    def _match(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, body):
                     fault.hits += 1
                     return fault
         return None
@@ -123,20 +140,30 @@ class FaultProxy:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        fault = self._match(request.method, request.path)
+        body = await request.read()
+        fault = self._match(request.method, request.path, body)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.action is not None and fault.when == "before":
+            fault.action()
+            return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                      "code": 503, "reason": "ServiceUnavailable",
+                                      "message": "not forwarded: stopped by the fault proxy"}, status=503)
         if fault is not None and fault.status is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": fault.status,
-                    "reason": "InternalError" if fault.status >= 500 else "TooManyRequests",
-                    "message": f"injected by the fault proxy ({fault.status})"}
-            return web.json_response(body, status=fault.status, headers=headers)
+            error = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": fault.status,
+                     "reason": "InternalError" if fault.status >= 500 else "TooManyRequests",
+                     "message": f"injected by the fault proxy ({fault.status})"}
+            return web.json_response(error, status=fault.status, headers=headers)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        body = await request.read()
         async with self._session.request(request.method, f"{self.plane.url}{request.rel_url}", headers=headers,
                                          data=body or None, ssl=self._upstream_tls,
                                          auto_decompress=False) as upstream:
+            if fault is not None and fault.action is not None and fault.when == "after":
+                answer = await upstream.read()  # the server has done its part; the client has not heard
+                fault.action()
+                return web.Response(status=upstream.status, body=answer, headers={
+                    k: v for k, v in upstream.headers.items() if k.lower() not in _HOP})
             response = web.StreamResponse(status=upstream.status, headers={
                 k: v for k, v in upstream.headers.items() if k.lower() not in _HOP})
             await response.prepare(request)

@@ -9,8 +9,9 @@ from typing import Any
 
 import joblib
 
+from retrain_operator.artifacts.checksums import sha256_bytes
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE
+from retrain_operator.artifacts.layout import MANIFEST_FILE, MODEL_FILE, PROFILE_FILE
 from retrain_operator.artifacts.store import ArtifactStore
 from retrain_operator.artifacts.uris import parse_s3_uri
 
@@ -31,13 +32,26 @@ class LoadedModel:
         return self.task == "classification" and hasattr(self.model, "predict_proba")
 
 
-def load(store_for: Any, uri: str) -> LoadedModel:
-    """The model at `uri` (s3://bucket/.../<version>/); DataError when it is unfinished or tampered with."""
+def load(store_for: Any, uri: str, manifest_sha256: str | None = None) -> LoadedModel:
+    """The model at `uri` (s3://bucket/.../<version>/); DataError when it is unfinished or tampered with.
+
+    The manifest's checksums prove the files match the manifest, not that the manifest is the one the
+    operator recorded: with `manifest_sha256` (the digest pinned in the policy's status) a manifest
+    rewritten after the version was recorded, however consistent, is refused too."""
     bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
     store: ArtifactStore = store_for(bucket)
-    manifest = store.read_manifest(prefix)
-    if manifest is None:
+    raw = store.get_bytes(prefix + MANIFEST_FILE)
+    if raw is None:
         raise DataError(f"{uri} has no manifest.json: not a finished model version")
+    if manifest_sha256 and sha256_bytes(raw) != manifest_sha256.lower():
+        raise DataError(f"refusing to serve {uri}: manifest.json has sha256 {sha256_bytes(raw)}, not the pinned "
+                        f"{manifest_sha256.lower()} recorded when the version was trained: it was rewritten since")
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise DataError(f"refusing to serve {uri}: manifest.json is not JSON: {error}") from error
+    if not isinstance(manifest, dict):
+        raise DataError(f"refusing to serve {uri}: manifest.json is not a JSON object")
     info = manifest.get("model") or {}
     try:
         model = joblib.load(io.BytesIO(store.load_verified(prefix, manifest, info.get("file", MODEL_FILE))))
