@@ -325,7 +325,7 @@ def servings() -> st.SearchStrategy[Json]:
 
 
 def base_spec() -> Json:
-    """A valid spec (the shape of conftest.py Scenario.policy_spec)."""
+    """A valid spec (the shape of conftest.py Scenario.policy_spec); test_crd_validation.py breaks it rule by rule."""
     return {
         "model": {"estimator": "SGDClassifier", "task": "classification", "target": "churned",
                   "features": ["tenure", "plan", "monthly_charges"], "params": {"loss": "log_loss", "random_state": 0}},

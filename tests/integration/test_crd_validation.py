@@ -28,6 +28,8 @@ from retrain_operator.api import kubenames, names
 from retrain_operator.api.crd import crd
 from retrain_operator.api.schema import openapi_schema
 
+from .policy_strategies import base_spec
+
 pytestmark = pytest.mark.integration
 Json = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,19 +41,6 @@ UNCHECKED = "some validation rules were not checked because the object was inval
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-
-def base_spec() -> Json:
-    """A valid policy (the shape of tests/integration/conftest.py Scenario.policy_spec)."""
-    return {
-        "model": {"estimator": "SGDClassifier", "task": "classification", "target": "churned",
-                  "features": ["tenure", "plan", "monthly_charges"], "params": {"loss": "log_loss", "random_state": 0}},
-        "data": {"history": "s3://ml-data/churn/history/", "incoming": "s3://ml-data/churn/incoming/",
-                 "validation": {"minRows": 50}},
-        "storage": {"bucket": "ml-models", "prefix": "models", "endpoint": "http://127.0.0.1:8333",
-                    "credentialsSecret": {"name": "s3-credentials"}},
-        "training": {"strategy": "full", "backoffLimit": 0},
-    }
 
 
 def policy(name: str, spec: Json) -> Json:

@@ -247,6 +247,15 @@ def assert_serving(scenario: Scenario, name: str, version: str) -> None:
     assert deployment(scenario, name, serving.CANARY)["spec"]["replicas"] == 0
 
 
+def assert_promoted_v2(scenario: Scenario, proxy: FaultProxy, name: str, status: dict) -> None:
+    """The end state of a rollout of v2 that survived a kill: v2 serves, two Jobs, status matching S3."""
+    assert status["rollout"]["phase"] == "Succeeded", status["rollout"]
+    assert status["currentModel"]["version"] == "v2"
+    assert_serving(scenario, name, "v2")
+    assert settle_then_jobs(scenario, proxy, name) == [f"{name}-v1", f"{name}-v2"]
+    assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
+
+
 @ROLLOUT_TIMEOUT
 def test_a_rollout_survives_a_kill_after_a_route_weight_change(scenario: Scenario, proxy: FaultProxy,
                                                                record_property: Any):
@@ -265,12 +274,8 @@ def test_a_rollout_survives_a_kill_after_a_route_weight_change(scenario: Scenari
         record("after-route-weight-30", started, record_property)
     finally:
         traffic.stop()
-    assert status["rollout"]["phase"] == "Succeeded", status["rollout"]
-    assert status["currentModel"]["version"] == "v2"
     assert route_weights(scenario, name) == (100, 0)
-    assert_serving(scenario, name, "v2")
-    assert settle_then_jobs(scenario, proxy, name) == ["canary-v1", "canary-v2"]
-    assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
+    assert_promoted_v2(scenario, proxy, name, status)
     assert events_about(scenario, name, "ModelPromoted", "v2") == 1
 
 
@@ -328,12 +333,8 @@ def test_a_promotion_survives_a_kill_after_stable_is_switched(scenario: Scenario
         record("after-stable-switched-to-v2", started, record_property)
     finally:
         traffic.stop()
-    assert status["rollout"]["phase"] == "Succeeded", status["rollout"]
-    assert status["currentModel"]["version"] == "v2"
     assert route_weights(scenario, name) == (100, 0)
-    assert_serving(scenario, name, "v2")
-    assert settle_then_jobs(scenario, proxy, name) == ["promote-v1", "promote-v2"]
-    assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
+    assert_promoted_v2(scenario, proxy, name, status)
     assert events_about(scenario, name, "ModelPromoted", "v2") == 1
 
 
@@ -358,11 +359,7 @@ def test_a_rollout_start_survives_a_kill_before_its_status_write(scenario: Scena
         record("before-rollout-started-status", started, record_property)
     finally:
         traffic.stop()
-    assert status["rollout"]["phase"] == "Succeeded", status["rollout"]
-    assert status["currentModel"]["version"] == "v2"
     assert status.get("runCounter") == 2
-    assert_serving(scenario, name, "v2")
-    assert settle_then_jobs(scenario, proxy, name) == ["restart-v1", "restart-v2"]
-    assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
+    assert_promoted_v2(scenario, proxy, name, status)
     for reason in ("RunSucceeded", "RolloutStarted", "ModelPromoted"):
         assert events_about(scenario, name, reason, "v2") == 1, reason

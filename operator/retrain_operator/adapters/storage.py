@@ -7,7 +7,6 @@ written to status. Storage failures become (reason, message) pairs for status co
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from ..api.spec import PolicySpec
-from ..artifacts.checksums import sha256_bytes
 from ..artifacts.data import count_rows, list_data_objects
 from ..artifacts.errors import StorageError
 from ..artifacts.identity import foreign_to_policy
@@ -97,7 +95,7 @@ class PolicyStorage:
         uri = self.uri(version)
         try:
             store = self.store
-            manifest, digest = read_manifest_and_digest(store, prefix)
+            manifest, digest = store.read_manifest_and_digest(prefix)
             foreign = foreign_to_policy(manifest, self.uid) if manifest is not None else None
             if foreign:  # never recorded as this run's result, whatever the Job says
                 return ArtifactOutcome(manifest=None, error=store.read_error(prefix), uri=uri, foreign=foreign)
@@ -113,7 +111,7 @@ class PolicyStorage:
         try:
             bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
             store = ArtifactStore(self.client, bucket)
-            manifest, digest = read_manifest_and_digest(store, prefix)
+            manifest, digest = store.read_manifest_and_digest(prefix)
             problems = tuple(store.verify(prefix, manifest)) if manifest is not None else ()
         except ValueError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=str(error))
@@ -178,21 +176,6 @@ class PolicyStorage:
             for key in keys:
                 if key != prefix + ERROR_FILE:
                     self.client.delete_object(Bucket=self.spec.storage.bucket, Key=key)
-
-
-def read_manifest_and_digest(store: ArtifactStore, prefix: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The manifest and the sha256 of its bytes as stored, from one read (the digest the status pins)."""
-    data = store.get_bytes(prefix + MANIFEST_FILE)
-    if data is None:
-        return None, None
-    try:
-        manifest = json.loads(data)
-    except json.JSONDecodeError as error:
-        raise StorageError("CorruptArtifact", f"s3://{store.bucket}/{prefix}{MANIFEST_FILE} is not JSON: {error}") \
-            from error
-    if not isinstance(manifest, dict):
-        raise StorageError("CorruptArtifact", f"s3://{store.bucket}/{prefix}{MANIFEST_FILE} is not a JSON object")
-    return manifest, sha256_bytes(data)
 
 
 def credentials_from_secret(spec: PolicySpec, secret: dict[str, Any] | None, namespace: str) \

@@ -65,6 +65,21 @@ class ArtifactStore:
         """The manifest, or None: a version without one is unfinished, whatever else is there."""
         return self.get_json(version_prefix + MANIFEST_FILE)
 
+    def read_manifest_and_digest(self, version_prefix: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The manifest and the sha256 of its bytes as stored, from one read: the digest a status pins
+        and a server compares. CorruptArtifact when it is not a JSON object."""
+        key = version_prefix + MANIFEST_FILE
+        data = self.get_bytes(key)
+        if data is None:
+            return None, None
+        try:
+            manifest = json.loads(data)
+        except json.JSONDecodeError as error:
+            raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not JSON: {error}") from error
+        if not isinstance(manifest, dict):
+            raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not a JSON object")
+        return manifest, sha256_bytes(data)
+
     def read_error(self, version_prefix: str) -> dict[str, Any] | None:
         return self.get_json(version_prefix + ERROR_FILE)
 

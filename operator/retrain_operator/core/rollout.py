@@ -72,8 +72,7 @@ def start(version: str, uri: str, stable_version: str, now: dt.datetime, command
     manifest digest travels with its URI: its servers refuse any other manifest."""
     at = to_rfc3339(now)
     return {"version": version, "uri": uri, "manifestSha256": manifest_sha256, "stableVersion": stable_version,
-            "phase": PROGRESSING,
-            "stepIndex": 0, "stepStartedAt": at, "startedAt": at, "weight": 0, "failures": 0,
+            "phase": PROGRESSING, "stepIndex": 0, "stepStartedAt": at, "startedAt": at, "weight": 0, "failures": 0,
             "inconclusive": 0, "passedInStep": False, "queryFailures": {}, "lastAnalysisAt": None,
             "lastAnalysis": None, "message": f"starting the canary for {version}",
             "consumed": {"promote": commands.promote, "abort": commands.abort}}

@@ -258,17 +258,21 @@ def unavailable_since(deployment: Json | None, version: str) -> tuple[dt.datetim
 # -- routers -------------------------------------------------------------------------------------
 
 
+def _is_service(backend: Json, name: str) -> bool:
+    """A backendRef to the Service `name` (kind defaults to Service)."""
+    return backend.get("kind", "Service") == "Service" and backend.get("name") == name
+
+
 def _gateway_backends(backends: list[Json], stable: str, canary: str, weight: int, port: int) -> list[Json] | None:
-    names_in = [b.get("name") for b in backends if b.get("kind", "Service") == "Service"]
-    if stable not in names_in:
+    if not any(_is_service(b, stable) for b in backends):
         return None
     result = []
     template = None
     for backend in backends:
-        if backend.get("kind", "Service") == "Service" and backend.get("name") == stable:
+        if _is_service(backend, stable):
             template = backend
             result.append({**backend, "weight": 100 - weight})
-        elif backend.get("kind", "Service") == "Service" and backend.get("name") == canary:
+        elif _is_service(backend, canary):
             continue  # re-added below, next to stable
         else:
             result.append(backend)
@@ -378,10 +382,10 @@ def httproute_release(route: Json, stable: str, canary: str) -> list[Json]:
     operations: list[Json] = []
     for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
         backends = rule.get("backendRefs") or []
-        if not any(b.get("kind", "Service") == "Service" and b.get("name") == stable for b in backends):
+        if not any(_is_service(b, stable) for b in backends):
             continue
-        wanted = [{**b, "weight": 100} if b.get("kind", "Service") == "Service" and b.get("name") == stable else b
-                  for b in backends if not (b.get("kind", "Service") == "Service" and b.get("name") == canary)]
+        wanted = [{**b, "weight": 100} if _is_service(b, stable) else b
+                  for b in backends if not _is_service(b, canary)]
         if wanted != backends:
             _replace(operations, f"/spec/rules/{index}/backendRefs", backends, wanted, True)
         filters = rule.get("filters") or []

@@ -9,9 +9,8 @@ from typing import Any
 
 import joblib
 
-from retrain_operator.artifacts.checksums import sha256_bytes
-from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_operator.artifacts.layout import MANIFEST_FILE, MODEL_FILE, PROFILE_FILE
+from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError, StorageError
+from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE
 from retrain_operator.artifacts.store import ArtifactStore
 from retrain_operator.artifacts.uris import parse_s3_uri
 
@@ -40,18 +39,17 @@ def load(store_for: Any, uri: str, manifest_sha256: str | None = None) -> Loaded
     rewritten after the version was recorded, however consistent, is refused too."""
     bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
     store: ArtifactStore = store_for(bucket)
-    raw = store.get_bytes(prefix + MANIFEST_FILE)
-    if raw is None:
-        raise DataError(f"{uri} has no manifest.json: not a finished model version")
-    if manifest_sha256 and sha256_bytes(raw) != manifest_sha256.lower():
-        raise DataError(f"refusing to serve {uri}: manifest.json has sha256 {sha256_bytes(raw)}, not the pinned "
-                        f"{manifest_sha256.lower()} recorded when the version was trained: it was rewritten since")
     try:
-        manifest = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise DataError(f"refusing to serve {uri}: manifest.json is not JSON: {error}") from error
-    if not isinstance(manifest, dict):
-        raise DataError(f"refusing to serve {uri}: manifest.json is not a JSON object")
+        manifest, digest = store.read_manifest_and_digest(prefix)
+    except StorageError as error:
+        if error.reason != "CorruptArtifact":
+            raise
+        raise DataError(f"refusing to serve {uri}: {error.message}") from error
+    if manifest is None:
+        raise DataError(f"{uri} has no manifest.json: not a finished model version")
+    if manifest_sha256 and digest != manifest_sha256.lower():
+        raise DataError(f"refusing to serve {uri}: manifest.json has sha256 {digest}, not the pinned "
+                        f"{manifest_sha256.lower()} recorded when the version was trained: it was rewritten since")
     info = manifest.get("model") or {}
     try:
         model = joblib.load(io.BytesIO(store.load_verified(prefix, manifest, info.get("file", MODEL_FILE))))
