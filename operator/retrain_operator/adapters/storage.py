@@ -148,6 +148,10 @@ class PolicyStorage:
                 total += count_rows(self.client, obj)
         return total
 
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
+        return [item["Key"] for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix) for item in page.get("Contents", [])]
+
     def prune(self, versions: list[str]) -> None:
         """Delete old versions' files where they were recorded; the manifest first, so a half-deleted version
         reads as unfinished. Only below this policy's folder in its bucket: a status never points pruning elsewhere."""
@@ -158,8 +162,7 @@ class PolicyStorage:
                 log.warning("not pruning %s of %s/%s: s3://%s/%s is outside s3://%s/%s", version, self.namespace,
                             self.policy, bucket, prefix, self.spec.storage.bucket, root)
                 continue
-            keys = [item["Key"] for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix) for item in page.get("Contents", [])]
+            keys = self._keys(bucket, prefix)
             keys.sort(key=lambda key: not key.endswith("manifest.json"))
             for key in keys:
                 self.client.delete_object(Bucket=bucket, Key=key)
@@ -169,8 +172,7 @@ class PolicyStorage:
         manifest) and not error.json, which says why the run failed."""
         for version in versions:
             prefix = self.prefix(version)
-            keys = [item["Key"] for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.spec.storage.bucket, Prefix=prefix) for item in page.get("Contents", [])]
+            keys = self._keys(self.spec.storage.bucket, prefix)
             if prefix + MANIFEST_FILE in keys:
                 continue
             for key in keys:
