@@ -25,8 +25,11 @@ control-plane: $(STAMP)
 sandbox: control-plane
 	$(BIN)/retrain-operator sandbox $(SANDBOX_ARGS)
 
+# Two workers, each with its own control plane and SeaweedFS (the suite mostly waits on pods and Jobs);
+# the tests that measure latency run alone afterwards.
 test: control-plane
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not exclusive"
+	$(BIN)/python -m pytest -q -m exclusive
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator trainer_image tests benchmarks

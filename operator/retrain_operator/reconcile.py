@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.rest import ApiException
 
-from .adapters import bulkhead, metrics, prometheus
+from .adapters import bulkhead, metrics, prometheus, signing
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
@@ -78,6 +78,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
     drift_views = tuple(view for job in owned if (view := drift_job_view(job)) is not None)
     secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
     credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
+    public_key, signing_problem = await _signing_keys(ctx, policy, spec)
     storage = None
     if credentials is not None:
         # In the endpoint's bulkhead, with a deadline: a silent endpoint delays this policy only.
@@ -86,11 +87,13 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
             client = await bulkhead.STORAGE.run(endpoint, client_for, spec, credentials,
                                                 deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
             storage = PolicyStorage(spec, policy.namespace, policy.name, client,
-                                    uid=policy.uid, recorded=recorded_uris(policy.status))
+                                    uid=policy.uid, recorded=recorded_uris(policy.status), public_key=public_key,
+                                    signing_problem=signing_problem[1] if signing_problem else None)
             problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
                                                  deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
         except bulkhead.DeadlineExceeded as error:  # no further reads this round: they would wait too
             storage, problem = None, ("StorageUnreachable", str(error))
+    problem = problem or signing_problem  # S3 first: without it nothing is read, signed or not
     serving_view = ServingView()
     if spec.serving is not None:
         stable, canary = await asyncio.gather(*(
@@ -101,6 +104,19 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
                                    canary=canary if serving.owned_by(canary, policy.uid) else None)
     return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views,
                     serving=serving_view), storage
+
+
+async def _signing_keys(ctx: Context, policy: PolicyState, spec: PolicySpec) \
+        -> tuple[Any, tuple[str, str] | None]:
+    """With spec.signing: the public key to verify with, and what keeps the signing from working."""
+    if spec.signing is None:
+        return None, None
+    secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.signing.public_key.name)
+    public_key, problem = signing.public_key_from_secret(spec.signing, secret, policy.namespace)
+    if problem is None and spec.signing.private_key is not None:
+        private = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.signing.private_key.name)
+        problem = signing.private_key_problem(spec.signing, private, policy.namespace)
+    return public_key, problem
 
 
 def _scrape(ctx: Context, policy: PolicyState) -> MetricsView:

@@ -14,6 +14,8 @@ from retrain_operator.sandbox import dataset
 from retrain_operator.sandbox.cluster import LocalCluster
 from retrain_operator.sandbox.seaweed import SeaweedS3
 
+from ..s3relay import S3Relay
+
 
 @pytest.fixture(scope="module")
 def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -23,11 +25,20 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def devcluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def s3_relay(seaweed: SeaweedS3) -> Iterator[S3Relay]:
+    """A second way to SeaweedFS's S3 that tests can stop and start (see tests/s3relay.py)."""
+    relay = S3Relay(seaweed.ports["s3"])
+    yield relay
+    relay.close()
+
+
+@pytest.fixture(scope="session")
+def devcluster(seaweed: SeaweedS3, s3_relay: S3Relay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """kube-apiserver, etcd, the controller manager, the scheduler and a process-kubelet node, for the session."""
     from retrain_devcluster.cluster import DevCluster
 
-    with DevCluster(tmp_path_factory.mktemp("devcluster"), forward_ports=[seaweed.ports["s3"]]) as cluster:
+    with DevCluster(tmp_path_factory.mktemp("devcluster"), forward_ports=[seaweed.ports["s3"], s3_relay.port]) \
+            as cluster:
         yield cluster
 
 

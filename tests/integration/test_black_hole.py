@@ -26,7 +26,8 @@ from retrain_operator.sandbox.seaweed import SeaweedS3
 from ..blackhole import BlackHole
 from .conftest import Scenario, running_cluster
 
-pytestmark = pytest.mark.integration
+# It measures latency: `make test` runs it alone, after the parallel part of the suite.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 HOLES = 8
 HEALTHY = 10

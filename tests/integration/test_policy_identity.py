@@ -194,3 +194,80 @@ def test_pruning_and_new_samples_use_recorded_places_and_never_touch_another_inc
     assert files_under(s3, bucket, legacy) == {} and files_under(s3, bucket, ours) == {}
     assert set(files_under(s3, bucket, theirs)) == {theirs + "model.joblib", theirs + "manifest.json"}
     assert set(files_under(s3, bucket, "elsewhere/")) == {"elsewhere/v0/model.joblib"}  # outside: never pruned
+
+
+def owner_uids(obj: dict[str, Any]) -> list[str]:
+    return [ref["uid"] for ref in (obj.get("metadata") or {}).get("ownerReferences") or []]
+
+
+def recreate(scenario: Scenario, name: str, spec: dict[str, Any]) -> tuple[str, str]:
+    """`kubectl delete` then `kubectl apply` at once, as a GitOps tool replacing the object does: the old
+    incarnation's Jobs and Deployments may still be there, being collected. (old uid, new uid)"""
+    cluster, namespace = scenario.cluster, scenario.namespace
+    old_uid = cluster.policy(namespace, name)["metadata"]["uid"]
+    cluster.custom.delete_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, name)
+    cluster.wait(lambda: not cluster._exists(lambda: cluster.policy(namespace, name)), 60, f"{name} to be deleted")
+    cluster.apply_policy(namespace, name, spec, annotations={names.ANNOTATION_TRIGGER: "1"})
+    return old_uid, cluster.policy(namespace, name)["metadata"]["uid"]
+
+
+def test_a_policy_recreated_while_its_run_trains_records_only_its_own_run(scenario: Scenario):
+    """Deleted while the trainer runs, recreated at once with the same name: the old Job (collected, maybe
+    not yet) is never adopted or recorded; the new incarnation's own v1 is the one recorded."""
+    namespace, name = scenario.namespace, "churn"
+    scenario.load_history(rows=1500, seed=1)
+    spec = scenario.policy_spec()
+    scenario.cluster.apply_policy(namespace, name, spec, annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.cluster.wait(lambda: any((p.get("status") or {}).get("phase") == "Running" for p in
+                                      scenario.cluster.pods(namespace, {"job-name": f"{name}-v1"})),
+                          120, "the trainer pod to run")
+    old_uid, new_uid = recreate(scenario, name, spec)
+    assert new_uid != old_uid
+    status = scenario.wait_recorded(name, "v1", timeout=180)
+
+    assert status["lastRun"]["phase"] == "Succeeded", status["lastRun"]
+    current = status["currentModel"]
+    assert current["uri"] == f"s3://{scenario.model_bucket}/models/{namespace}/{name}/{new_uid}/v1/"
+    assert manifest_at(scenario.s3, current["uri"])["policy"]["uid"] == new_uid
+    jobs = scenario.cluster.jobs(namespace)
+    assert [job["metadata"]["name"] for job in jobs] == [f"{name}-v1"]
+    assert owner_uids(jobs[0]) == [new_uid]  # its own Job, not the deleted one's
+    assert status.get("runCounter") == 1
+
+
+def test_a_policy_recreated_mid_rollout_gets_the_route_back_and_serves_its_own_model(scenario: Scenario):
+    """Deleted while v2 is the canary at 30 %, recreated at once: the finalizer gave the route back to
+    the stable Service, the old Deployments are collected, and the new incarnation serves its own v1
+    from Deployments it owns, with the route at full weight on stable."""
+    from .test_canary_rollout import deployment, http_route, route_weights
+    from .test_operator_kills import rollout_spec, serve_v1, train_v2
+
+    namespace, name = scenario.namespace, "canary"
+    http_route(scenario, name)
+    spec = rollout_spec(scenario, {"type": "gatewayAPI", "httpRoute": name})
+    serve_v1(scenario, name, spec)
+    train_v2(scenario, name)
+    scenario.wait_status(name, lambda s: (s.get("rollout") or {}).get("weight") == 30, "the v2 canary at 30 %",
+                         timeout=240)
+    assert route_weights(scenario, name) == (70, 30)
+    old_uid, new_uid = recreate(scenario, name, spec)
+    assert route_weights(scenario, name) == (100, 0)  # given back before the policy was gone
+    status = scenario.wait_recorded(name, "v1", timeout=180)
+    assert status["lastRun"]["phase"] == "Succeeded", status["lastRun"]
+    pinned = status["currentModel"]["manifestSha256"]
+    assert status["currentModel"]["uri"].endswith(f"/{new_uid}/v1/")
+
+    def serving_new_v1() -> dict | None:
+        found = deployment(scenario, name, "stable")
+        if not found or owner_uids(found) != [new_uid] or (found.get("status") or {}).get("readyReplicas") != 1:
+            return None
+        args = found["spec"]["template"]["spec"]["containers"][0]["args"]
+        return found if args[args.index("--manifest-sha256") + 1] == pinned else None
+    scenario.cluster.wait(serving_new_v1, 180, "the new incarnation's stable server of its own v1")
+    assert route_weights(scenario, name) == (100, 0)
+    canary = deployment(scenario, name, "canary")
+    assert canary is None or (owner_uids(canary) == [new_uid] and canary["spec"]["replicas"] == 0)
+    assert not (scenario.status(name).get("rollout") or {}).get("version")  # nothing inherited
+    assert sorted(j["metadata"]["name"] for j in scenario.cluster.jobs(namespace)) == [f"{name}-v1"]
+    old = f"s3://{scenario.model_bucket}/models/{namespace}/{name}/{old_uid}/"
+    assert manifest_at(scenario.s3, old + "v2/")["policy"]["uid"] == old_uid  # the old versions stay in S3

@@ -158,3 +158,43 @@ def test_the_server_serves_a_consistent_rewrite_only_when_no_digest_is_pinned(se
     assert pinned_server.process.wait(timeout=30) == 3
     stderr = pinned_server.stop()
     assert "refusing to serve" in stderr and f"not the pinned {pinned}" in stderr
+
+
+def test_a_damaged_or_missing_artifact_turns_ready_false_and_its_repair_turns_it_back(scenario: Scenario):
+    """Two more ways the current version changes under the operator: model bytes overwritten (no longer
+    what the manifest lists) and manifest.json deleted. Each is reported at the next re-verification,
+    the serving Deployment is left as it is, and putting the recorded bytes back is noticed too."""
+    name = "damage"
+    scenario.load_history()
+    scenario.cluster.apply_policy(scenario.namespace, name, scenario.policy_spec(serving={"replicas": 1}),
+                                  annotations={names.ANNOTATION_TRIGGER: "1"})
+    scenario.wait_recorded(name, "v1")
+    status = scenario.wait_status(name, lambda s: ready(s).get("status") == "True", "Ready", timeout=120)
+    pinned = status["currentModel"]["manifestSha256"]
+    bucket, key = parse_s3_uri(status["currentModel"]["uri"])
+    stable = serving.deployment_name(name, serving.STABLE)
+    template = scenario.cluster.deployment(scenario.namespace, stable)["spec"]["template"]
+
+    def damaged(path: str, body: bytes | None, finding: str) -> None:
+        original = scenario.s3.get_object(Bucket=bucket, Key=key + path)["Body"].read()
+        if body is None:
+            scenario.s3.delete_object(Bucket=bucket, Key=key + path)
+        else:
+            scenario.s3.put_object(Bucket=bucket, Key=key + path, Body=body)
+        found = scenario.wait_status(name, lambda s: ready(s).get("reason") == "ArtifactsChanged",
+                                     f"the re-verification to notice {finding}", timeout=60)
+        assert ready(found)["status"] == "False" and found["phase"] == "Degraded", found
+        assert finding in found["currentModel"]["artifactProblem"], found["currentModel"]
+        assert found["currentModel"]["version"] == "v1" and found["currentModel"]["manifestSha256"] == pinned
+        scenario.s3.put_object(Bucket=bucket, Key=key + path, Body=original)  # the repair
+        repaired = scenario.wait_status(name, lambda s: ready(s).get("status") == "True",
+                                        f"Ready again after {path} was put back", timeout=60)
+        assert not repaired["currentModel"].get("artifactProblem"), repaired["currentModel"]
+        # Neither the damage nor the repair touched what serves: same version, digest and pods' template.
+        assert scenario.cluster.deployment(scenario.namespace, stable)["spec"]["template"] == template
+
+    damaged("model.joblib", b"not a model", "model.joblib")
+    damaged("manifest.json", None, "manifest.json is missing")
+    warnings = [r for kind, r in reasons(scenario, name) if kind == "Warning"]
+    assert warnings.count("ArtifactsChanged") == 2, warnings
+    assert [r for kind, r in reasons(scenario, name) if r == "ArtifactsVerified"] == ["ArtifactsVerified"] * 2

@@ -74,13 +74,16 @@ DEFAULTS = {
 }
 SERVED = {**MINIMAL, "serving": {"capture": {"uri": "s3://data/captured/"}}, "promotion": {"canary": {
     "steps": [{"setWeight": 10}], "analysis": {"prometheus": [{"name": "q", "query": "up",
-                                                               "successCondition": "result > 0"}]}}}}
+                                                               "successCondition": "result > 0"}]}}},
+          "signing": {"publicKeySecret": {"name": "pub"}, "privateKeySecret": {"name": "priv"}}}
 # Defaults of optional sections, read from a policy that has them.
 SECTION_DEFAULTS = {
     "serving.replicas": lambda s: s.serving.replicas,
     "serving.port": lambda s: s.serving.port,
     "serving.capture.fraction": lambda s: s.serving.capture_fraction,
     "serving.router.type": lambda s: s.serving.router.type,
+    "signing.publicKeySecret.key": lambda s: s.signing.public_key.key,
+    "signing.privateKeySecret.key": lambda s: s.signing.private_key.key,
     "promotion.canary.analysis.minRequests": lambda s: s.canary.analysis.min_requests,
     "promotion.canary.analysis.maxErrorRateIncrease": lambda s: s.canary.analysis.max_error_rate_increase,
     "promotion.canary.analysis.maxLatencyRatio": lambda s: s.canary.analysis.max_latency_ratio,

@@ -85,6 +85,18 @@ def _drift(args: argparse.Namespace) -> int:
                     lambda config: (_store(config.storage), config.output_prefix))
 
 
+def _public_key(path: str) -> object:
+    """The Ed25519 public key manifests must be signed with; an unusable file is a ConfigError."""
+    from retrain_operator.artifacts.signature import SigningKeyError, load_public_key
+
+    try:
+        return load_public_key(Path(path).read_bytes())
+    except OSError as error:
+        raise ConfigError(f"--public-key-file {path}: {error.strerror or error}") from error
+    except SigningKeyError as error:
+        raise ConfigError(f"--public-key-file {path}: {error}") from error
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Load and verify the model, then serve until SIGTERM; a model that fails verification never serves."""
     from aiohttp import web
@@ -109,7 +121,8 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"--capture-fraction must be within 0..1, got {args.capture_fraction}")
         if args.manifest_sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", args.manifest_sha256):
             raise ConfigError(f"--manifest-sha256 must be 64 hex digits, got {args.manifest_sha256!r}")
-        model = loaded_module.load(store_for, args.model_uri, args.manifest_sha256 or None)
+        model = loaded_module.load(store_for, args.model_uri, args.manifest_sha256 or None,
+                                   _public_key(args.public_key_file) if args.public_key_file else None)
         capture = (RequestCapture(store_for, args.capture_uri, model.version, args.capture_fraction,
                                   args.capture_flush_rows) if args.capture_uri and args.capture_fraction > 0 else None)
     except Exception as error:
@@ -136,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="s3://bucket/prefix/<namespace>/<policy>/<uid>/<version>/ (default: $RETRAIN_MODEL_URI)")
     serve.add_argument("--manifest-sha256", default=os.environ.get("RETRAIN_MANIFEST_SHA256"),
                        help="the sha256 of manifest.json as recorded: any other manifest is refused")
+    serve.add_argument("--public-key-file", default=os.environ.get("RETRAIN_PUBLIC_KEY_FILE") or None,
+                       help="an Ed25519 public key (PEM): a manifest without a manifest.json.sig that verifies "
+                            "with it is refused (default: $RETRAIN_PUBLIC_KEY_FILE)")
     serve.add_argument("--host", default=os.environ.get("RETRAIN_SERVE_HOST", "0.0.0.0"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("RETRAIN_SERVE_PORT", "8080")))
     serve.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="S3 endpoint URL")

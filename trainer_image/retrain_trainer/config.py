@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from retrain_operator.api import names
 from retrain_operator.api.estimators import estimator_problem
 from retrain_operator.api.spec import parse_duration
 from retrain_operator.artifacts.identity import config_digest
@@ -46,6 +47,8 @@ class RunConfig:
     uid: str = ""  # the policy incarnation; empty in configs of operators before it was sent
     parent_uri: str | None = None  # the parent's recorded location; None: computed from the layout
     digest: str = ""  # config_digest of the configuration as received
+    # The environment variable holding the PEM private key to sign manifest.json with; None: do not sign.
+    signing_key_env: str | None = None
 
     @property
     def output_prefix(self) -> str:
@@ -83,6 +86,8 @@ def parse(text: str) -> RunConfig:
             uid=str(policy.get("uid") or ""),
             parent_uri=(raw.get("parentUri") or None) if raw.get("parentVersion") else None,
             digest=config_digest(raw),
+            signing_key_env=(str((raw.get("signing") or {}).get("keyEnv") or names.ENV_SIGNING_KEY)
+                             if raw.get("signing") else None),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"invalid run configuration: {error!r}") from error

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import platform
 import time
 from importlib import metadata
@@ -16,14 +17,23 @@ from typing import Any
 import joblib
 import pandas as pd
 import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sklearn.model_selection import train_test_split
 
 from retrain_operator.api import names
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
 from retrain_operator.artifacts.identity import foreign_to_run
-from retrain_operator.artifacts.layout import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, version_prefix
+from retrain_operator.artifacts.layout import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PROFILE_FILE,
+    SIGNATURE_FILE,
+    version_prefix,
+)
 from retrain_operator.artifacts.s3 import make_client
-from retrain_operator.artifacts.store import ArtifactStore
+from retrain_operator.artifacts.signature import SigningKeyError, load_private_key, sign
+from retrain_operator.artifacts.store import ArtifactStore, encode_manifest
 from retrain_operator.artifacts.uris import parse_s3_uri
 from retrain_operator.drift.engine import to_json
 from retrain_operator.drift.profile import build_profile
@@ -32,7 +42,7 @@ from . import accelerator, dataset, evaluate, strategies
 from . import champion as champion_module
 from .checksum_files import describe
 from .config import RunConfig
-from .errors import VersionConflict
+from .errors import ConfigError, VersionConflict
 from .model import new_pipeline
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,19 @@ def _libraries() -> dict[str, str]:
     return versions
 
 
+def _signing_key(config: RunConfig) -> Ed25519PrivateKey | None:
+    """The key to sign with, checked before any work: a run asked to sign never publishes unsigned."""
+    if not config.signing_key_env:
+        return None
+    pem = os.environ.get(config.signing_key_env)
+    if not pem:
+        raise ConfigError(f"the run configuration asks for a signature but ${config.signing_key_env} is empty")
+    try:
+        return load_private_key(pem)
+    except SigningKeyError as error:  # the message names the problem, never the key
+        raise ConfigError(f"${config.signing_key_env}: {error}") from error
+
+
 def run(config: RunConfig) -> dict[str, Any]:
     """Train one version; returns its manifest. Raises ConfigError / DataError / StorageError."""
     started = time.monotonic()
@@ -98,6 +121,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         log.info("s3://%s/%smanifest.json exists: version %s is already finished", config.bucket, prefix,
                  config.version)
         return existing
+    signing_key = _signing_key(config)
 
     # The champion (the current model) is loaded for every strategy: incremental continues from
     # it, and every challenger is measured against it. Only incremental cannot do without it.
@@ -192,5 +216,8 @@ def run(config: RunConfig) -> dict[str, Any]:
                        **against},
         "libraries": _libraries(),
     }
-    store.put_manifest(prefix + MANIFEST_FILE, manifest)  # last: now the version exists
+    body = encode_manifest(manifest)
+    if signing_key is not None:  # before the manifest: a signed run's manifest never exists without it
+        store.put_bytes(prefix + SIGNATURE_FILE, sign(signing_key, body), "text/plain")
+    store.put_manifest(prefix + MANIFEST_FILE, body)  # last: now the version exists
     return manifest

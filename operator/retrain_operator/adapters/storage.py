@@ -13,16 +13,20 @@ from typing import Any
 
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..api.spec import PolicySpec
+from ..artifacts.checksums import sha256_bytes
 from ..artifacts.data import count_rows, list_data_objects
 from ..artifacts.errors import StorageError
 from ..artifacts.identity import foreign_to_policy
-from ..artifacts.layout import ERROR_FILE, MANIFEST_FILE, drift_prefix, policy_root, version_prefix
+from ..artifacts.layout import ERROR_FILE, MANIFEST_FILE, SIGNATURE_FILE, drift_prefix, policy_root, version_prefix
+from ..artifacts.signature import signature_problem
 from ..artifacts.store import ArtifactStore
 from ..artifacts.uris import parse_s3_uri
 from ..core.observed import ArtifactOutcome, DriftOutcome
 from .s3clients import CLIENTS, EndpointKey
+from .signing import key_source
 
 Problem = tuple[str, str]
 log = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ class PolicyStorage:
     client: Any
     uid: str  # the policy incarnation: its runs' files live under <prefix>/<namespace>/<policy>/<uid>/
     recorded: dict[str, str] = field(default_factory=dict)  # recorded_uris(status)
+    # With spec.signing: the key manifests must verify with, or why it is not usable (then nothing is judged).
+    public_key: Ed25519PublicKey | None = None
+    signing_problem: str | None = None
 
     @property
     def store(self) -> ArtifactStore:
@@ -89,37 +96,57 @@ class PolicyStorage:
             return "StorageUnreachable", f"cannot reach S3: {error}"
         return None
 
+    def _unverifiable(self) -> str | None:
+        """Why signatures cannot be checked now: the run waits (like S3 being unreadable), never passes."""
+        if self.spec.signing is not None and self.public_key is None:
+            return f"signatures cannot be verified: {self.signing_problem or 'no public key'}"
+        return None
+
+    def _signature(self, store: ArtifactStore, prefix: str, data: bytes | None) -> str | None:
+        if self.spec.signing is None or self.public_key is None or data is None:
+            return None
+        return signature_problem(self.public_key, data, store.get_bytes(prefix + SIGNATURE_FILE),
+                                 key_source(self.spec.signing))
+
     def outcome(self, version: str) -> ArtifactOutcome:
         """What S3 holds for a version; a read failure is reported, never taken as 'no manifest'."""
         prefix = self.prefix(version)
         uri = self.uri(version)
+        if unverifiable := self._unverifiable():
+            return ArtifactOutcome(manifest=None, uri=uri, storage_error=unverifiable)
         try:
             store = self.store
-            manifest, digest = store.read_manifest_and_digest(prefix)
+            manifest, data = store.read_manifest_bytes(prefix)
             foreign = foreign_to_policy(manifest, self.uid) if manifest is not None else None
             if foreign:  # never recorded as this run's result, whatever the Job says
                 return ArtifactOutcome(manifest=None, error=store.read_error(prefix), uri=uri, foreign=foreign)
             problems = tuple(store.verify(prefix, manifest)) if manifest is not None else ()
+            unsigned = self._signature(store, prefix, data)
             # Also next to a manifest: a run refused as a VersionConflict explains itself there.
             error = store.read_error(prefix)
         except StorageError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
-        return ArtifactOutcome(manifest=manifest, problems=problems, error=error, uri=uri, manifest_sha256=digest)
+        return ArtifactOutcome(manifest=manifest, problems=problems, error=error, uri=uri,
+                               manifest_sha256=sha256_bytes(data) if data is not None else None,
+                               signature_problem=unsigned)
 
     def outcome_at(self, uri: str) -> ArtifactOutcome:
         """A recorded version re-read where the status says it is (the servers load it from there)."""
         try:
             bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
             store = ArtifactStore(self.client, bucket)
-            manifest, digest = store.read_manifest_and_digest(prefix)
+            manifest, data = store.read_manifest_bytes(prefix)
             problems = tuple(store.verify(prefix, manifest)) if manifest is not None else ()
+            unsigned = self._signature(store, prefix, data)
         except ValueError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=str(error))
         except StorageError as error:
             if error.reason == "CorruptArtifact":  # read fine, but not what was recorded: a finding
                 return ArtifactOutcome(manifest=None, problems=(error.message,), uri=uri)
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
-        return ArtifactOutcome(manifest=manifest, problems=problems, uri=uri, manifest_sha256=digest)
+        return ArtifactOutcome(manifest=manifest, problems=problems, uri=uri,
+                               manifest_sha256=sha256_bytes(data) if data is not None else None,
+                               signature_problem=unsigned)
 
     def drift_outcome(self, check_id: str) -> DriftOutcome:
         prefix = drift_prefix(self.spec.storage.prefix, self.namespace, self.policy, check_id, uid=self.uid)

@@ -24,6 +24,8 @@ ANNOTATION_TRIGGER = f"{GROUP}/trigger"
 
 # The run configuration reaches the trainer as JSON in this environment variable.
 ENV_RUN_CONFIG = "RETRAIN_RUN_CONFIG"
+# The private key a trainer signs manifests with (spec.signing.privateKeySecret), by secretKeyRef only.
+ENV_SIGNING_KEY = "RETRAIN_SIGNING_KEY"
 
 # Model serving: the role of a Deployment's pods and the version they serve.
 LABEL_ROLE = f"{GROUP}/role"

@@ -25,6 +25,7 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # The name of an object whose kind has DNS-1123 subdomain names (Secret, ServiceAccount, PriorityClass,
 # RuntimeClass, and custom resources such as HTTPRoute and VirtualService): the operator passes it on unchanged.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"  # a key of a Secret's data
 # Label values and label keys (prefix/name), as pod specs carry them in nodeSelector and tolerations:
 # the operator cannot shorten these, so the API server checks them at admission.
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -413,6 +414,24 @@ def serving_schema() -> Schema:
     })
 
 
+def _secret_key(description: str, default_key: str) -> Schema:
+    return _obj(description, {
+        "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "key": _str("Key in the Secret holding the PEM.", default=default_key, pattern=SECRET_KEY, maxLength=253),
+    }, required=["name"])
+
+
+def signing_schema() -> Schema:
+    return _obj("Ed25519 signatures over each version's manifest.json: a version whose signature does not "
+                "verify is never recorded, and the model servers refuse it (docs/trust-model.md).", {
+        "publicKeySecret": _secret_key("The Secret (same namespace) with the public key (SubjectPublicKeyInfo "
+                                       "PEM) that verifies manifests.", "public.pem"),
+        "privateKeySecret": _secret_key("The Secret with the private key (PKCS8 PEM) the trainer signs with, "
+                                        "passed to the Job by secretKeyRef; omit when another builder signs.",
+                                        "private.pem"),
+    }, required=["publicKeySecret"])
+
+
 def spec_schema() -> Schema:
     incremental = _cel_list(_names(incremental=True))
     return _obj("The desired retraining behaviour.", {
@@ -423,6 +442,7 @@ def spec_schema() -> Schema:
         "training": training_schema(),
         "promotion": promotion_schema(),
         "serving": serving_schema(),
+        "signing": signing_schema(),
         "historyLimit": _int("Model versions kept in status and in S3.", minimum=1, maximum=100, default=10),
         "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [

@@ -68,6 +68,32 @@ class StorageSpec:
 
 
 @dataclass(frozen=True)
+class SecretKeyRef:
+    """One key of a Secret in the policy's namespace."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class SigningSpec:
+    """Manifest signatures (docs/trust-model.md): verified with the public key before a version is
+    recorded or served; the trainer signs only when it is given the private key."""
+
+    public_key: SecretKeyRef
+    private_key: SecretKeyRef | None = None
+
+    @classmethod
+    def from_dict(cls, signing: Json) -> SigningSpec:
+        public, private = signing["publicKeySecret"], signing.get("privateKeySecret")
+        return cls(
+            public_key=SecretKeyRef(name=str(public["name"]), key=str(public.get("key", "public.pem"))),
+            private_key=SecretKeyRef(name=str(private["name"]), key=str(private.get("key", "private.pem")))
+            if private else None,
+        )
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     cron: str
     time_zone: str = "UTC"
@@ -296,6 +322,7 @@ class PolicySpec:
     gates: GatesSpec = field(default_factory=lambda: GatesSpec.from_dict({}, "classification"))
     canary: CanarySpec | None = None
     serving: ServingSpec | None = None
+    signing: SigningSpec | None = None
     history_limit: int = 10
     suspend: bool = False
 
@@ -400,6 +427,7 @@ class PolicySpec:
             canary=CanarySpec.from_dict(spec["promotion"]["canary"])
             if (spec.get("promotion") or {}).get("canary") else None,
             serving=ServingSpec.from_dict(spec["serving"]) if spec.get("serving") is not None else None,
+            signing=SigningSpec.from_dict(spec["signing"]) if spec.get("signing") else None,
             history_limit=int(spec.get("historyLimit", 10)),
             suspend=bool(spec.get("suspend", False)),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
+SIGNATURE_FILE = "manifest.json.sig"  # optional Ed25519 signature, written before the manifest
 ERROR_FILE = "error.json"
 PROFILE_FILE = "profile.json"  # reference profile of the training data, for drift checks
 

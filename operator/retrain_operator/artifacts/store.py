@@ -13,6 +13,11 @@ from .layout import ERROR_FILE, MANIFEST_FILE
 from .s3 import storage_error
 
 
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    """manifest.json's bytes as written: what its digest and signature are computed over."""
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
 def _missing(error: ClientError) -> bool:
     code = str(error.response.get("Error", {}).get("Code", ""))
     return code in {"NoSuchKey", "404", "NotFound"}
@@ -29,9 +34,11 @@ class ArtifactStore:
         except (BotoCoreError, ClientError) as error:
             raise storage_error(error, f"writing s3://{self.bucket}/{key}") from error
 
-    def put_manifest(self, key: str, manifest: dict[str, Any]) -> None:
-        """Write a manifest once: a finished version never changes (If-None-Match: *)."""
-        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    def put_manifest(self, key: str, manifest: dict[str, Any] | bytes) -> None:
+        """Write a manifest once: a finished version never changes (If-None-Match: *).
+
+        Bytes are written as they are (a signed manifest: the signature covers exactly these)."""
+        body = manifest if isinstance(manifest, bytes) else encode_manifest(manifest)
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
                                    IfNoneMatch="*")
@@ -68,6 +75,11 @@ class ArtifactStore:
     def read_manifest_and_digest(self, version_prefix: str) -> tuple[dict[str, Any] | None, str | None]:
         """The manifest and the sha256 of its bytes as stored, from one read: the digest a status pins
         and a server compares. CorruptArtifact when it is not a JSON object."""
+        manifest, data = self.read_manifest_bytes(version_prefix)
+        return manifest, (sha256_bytes(data) if data is not None else None)
+
+    def read_manifest_bytes(self, version_prefix: str) -> tuple[dict[str, Any] | None, bytes | None]:
+        """The manifest and its bytes as stored (what a digest or a signature is checked against)."""
         key = version_prefix + MANIFEST_FILE
         data = self.get_bytes(key)
         if data is None:
@@ -78,7 +90,7 @@ class ArtifactStore:
             raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not JSON: {error}") from error
         if not isinstance(manifest, dict):
             raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not a JSON object")
-        return manifest, sha256_bytes(data)
+        return manifest, data
 
     def read_error(self, version_prefix: str) -> dict[str, Any] | None:
         return self.get_json(version_prefix + ERROR_FILE)

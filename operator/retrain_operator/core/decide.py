@@ -42,6 +42,7 @@ PHASE_ROLLING_OUT = "RollingOut"
 # Ready False reasons of a recorded current model: its servers cannot serve it, or S3 no longer holds it.
 MODEL_UNAVAILABLE = "ModelUnavailable"
 ARTIFACTS_CHANGED = "ArtifactsChanged"
+SIGNATURE_INVALID = "SignatureInvalid"  # a run whose manifest.json.sig is missing or does not verify
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,11 @@ class _Decision:
             return None
         if outcome.foreign:  # another incarnation's version under this name: never this run's result
             self._record_failure(active, job, "ForeignVersion", outcome.foreign)
+            return None
+        if outcome.manifest is not None and outcome.signature_problem and (job is None or job.state == SUCCEEDED):
+            # Not authentic, whatever its checksums say: never recorded, never served.
+            self._record_failure(active, job, SIGNATURE_INVALID, f"{version} at {outcome.uri}: "
+                                                                 f"{outcome.signature_problem}; it is not recorded")
             return None
         if job is None:
             # Gone before it was recorded (deleted, or its TTL expired while we were down):
@@ -685,6 +691,8 @@ class _Decision:
             problems.append("manifest.json is missing")
         if seen.manifest is not None and pinned and seen.manifest_sha256 != pinned:
             problems.insert(0, f"manifest.json has sha256 {seen.manifest_sha256}, not the pinned {pinned}")
+        if seen.manifest is not None and seen.signature_problem:
+            problems.append(seen.signature_problem)
         current["verifiedAt"] = to_rfc3339(self.now)
         if problems:
             message = f"{version} at {uri} changed since it was recorded: {'; '.join(problems[:3])}"

@@ -1,7 +1,7 @@
 """The trainer Job of a run, as a manifest: pure, so every field can be unit-tested.
 
-The run configuration travels as JSON in one environment variable; credentials only as
-`secretKeyRef`s to the Secret the policy names, never as values.
+The run configuration travels as JSON in one environment variable; credentials and the signing
+key only as `secretKeyRef`s to the Secrets the policy names, never as values.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str
     """
     data = spec.data
     training = spec.training
-    return {
+    config: dict[str, Any] = {
         "apiVersion": names.API_VERSION,
         "kind": "RunConfig",
         "policy": {"namespace": policy.namespace, "name": policy.name, "uid": policy.uid},
@@ -87,6 +87,18 @@ def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str
             "region": spec.storage.region,
         },
     }
+    if spec.signing is not None and spec.signing.private_key is not None:
+        # Only where the key is: the key itself reaches the trainer by secretKeyRef (signing_env).
+        config["signing"] = {"keyEnv": names.ENV_SIGNING_KEY}
+    return config
+
+
+def signing_env(spec: PolicySpec) -> list[dict[str, Any]]:
+    """The trainer's private key, by reference to its Secret; [] when the trainer does not sign."""
+    if spec.signing is None or spec.signing.private_key is None:
+        return []
+    ref = spec.signing.private_key
+    return [{"name": names.ENV_SIGNING_KEY, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
 
 
 def credential_env(spec: PolicySpec) -> list[dict[str, Any]]:
@@ -128,7 +140,8 @@ def owner_reference(policy: PolicyRef) -> dict[str, Any]:
 
 def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, str], config: dict[str, Any],
          image: str, command: list[str], args: list[str], resources: dict[str, Any], placement: bool,
-         annotations: dict[str, str], backoff_limit: int, deadline: int | None) -> dict[str, Any]:
+         annotations: dict[str, str], backoff_limit: int, deadline: int | None,
+         secret_env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A Job running one container with the run configuration and the S3 credentials (by reference)."""
     training = spec.training
     env: list[dict[str, Any]] = [
@@ -139,6 +152,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
     if spec.storage.endpoint:
         env.append({"name": "AWS_ENDPOINT_URL", "value": spec.storage.endpoint})
     env.extend({"name": item["name"], "value": str(item.get("value", ""))} for item in training.env)
+    env.extend(secret_env or ())  # after the plain ones: a plain variable of the same name never replaces it
 
     container: dict[str, Any] = {
         "name": "trainer",
@@ -219,6 +233,7 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
         resources=training.resources, placement=True,
         annotations={ANNOTATION_RUN: json.dumps(record, sort_keys=True)},
         backoff_limit=training.backoff_limit, deadline=training.active_deadline_seconds,
+        secret_env=signing_env(spec),
     )
 
 

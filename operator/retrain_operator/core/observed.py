@@ -111,6 +111,8 @@ class ArtifactOutcome:
     manifest_sha256: str | None = None
     # Why the manifest found is another policy incarnation's (it is then never recorded as this run's).
     foreign: str | None = None
+    # With spec.signing: why manifest.json.sig does not prove the manifest authentic (missing, invalid).
+    signature_problem: str | None = None
 
 
 @dataclass(frozen=True)

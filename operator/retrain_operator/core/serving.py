@@ -22,6 +22,10 @@ from .timeutil import from_rfc3339
 
 STABLE, CANARY = "stable", "canary"
 SERVER_LABEL = {"app.kubernetes.io/name": "model-server"}
+# With spec.signing: the public key, mounted read-only from its Secret, that every manifest must verify with.
+PUBLIC_KEY_VOLUME = "signing-public-key"
+PUBLIC_KEY_DIR = "/var/run/secrets/retrain.mlops.dev/signing"
+PUBLIC_KEY_PATH = f"{PUBLIC_KEY_DIR}/public.pem"
 Json = dict[str, Any]
 
 
@@ -58,6 +62,8 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
     args = ["serve", "--model-uri", served.uri, "--port", str(serving.port), "--policy", policy.name]
     if served.manifest_sha256:
         args += ["--manifest-sha256", served.manifest_sha256]
+    if spec.signing is not None:
+        args += ["--public-key-file", PUBLIC_KEY_PATH]
     if serving.capture_uri and serving.capture_fraction > 0:
         args += ["--capture-uri", serving.capture_uri, "--capture-fraction", str(serving.capture_fraction)]
     env = [*credential_env(spec), {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region}]
@@ -87,6 +93,11 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,
     }
+    if spec.signing is not None:
+        ref = spec.signing.public_key
+        container["volumeMounts"].append({"name": PUBLIC_KEY_VOLUME, "mountPath": PUBLIC_KEY_DIR, "readOnly": True})
+        pod_spec["volumes"].append({"name": PUBLIC_KEY_VOLUME, "secret": {
+            "secretName": ref.name, "items": [{"key": ref.key, "path": PUBLIC_KEY_PATH.rsplit("/", 1)[1]}]}})
     if serving.node_selector:
         pod_spec["nodeSelector"] = serving.node_selector
     if serving.tolerations:

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import joblib
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from retrain_operator.artifacts.checksums import sha256_bytes
 from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError, StorageError
-from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE
+from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE
+from retrain_operator.artifacts.signature import signature_problem
 from retrain_operator.artifacts.store import ArtifactStore
 from retrain_operator.artifacts.uris import parse_s3_uri
 
@@ -31,25 +34,33 @@ class LoadedModel:
         return self.task == "classification" and hasattr(self.model, "predict_proba")
 
 
-def load(store_for: Any, uri: str, manifest_sha256: str | None = None) -> LoadedModel:
+def load(store_for: Any, uri: str, manifest_sha256: str | None = None,
+         public_key: Ed25519PublicKey | None = None) -> LoadedModel:
     """The model at `uri` (s3://bucket/.../<version>/); DataError when it is unfinished or tampered with.
 
     The manifest's checksums prove the files match the manifest, not that the manifest is the one the
     operator recorded: with `manifest_sha256` (the digest pinned in the policy's status) a manifest
-    rewritten after the version was recorded, however consistent, is refused too."""
+    rewritten after the version was recorded, however consistent, is refused too. With `public_key`
+    the manifest must also carry a signature by the matching private key (who built it)."""
     bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
     store: ArtifactStore = store_for(bucket)
     try:
-        manifest, digest = store.read_manifest_and_digest(prefix)
+        manifest, data = store.read_manifest_bytes(prefix)
     except StorageError as error:
         if error.reason != "CorruptArtifact":
             raise
         raise DataError(f"refusing to serve {uri}: {error.message}") from error
     if manifest is None:
         raise DataError(f"{uri} has no manifest.json: not a finished model version")
+    digest = sha256_bytes(data or b"")
     if manifest_sha256 and digest != manifest_sha256.lower():
         raise DataError(f"refusing to serve {uri}: manifest.json has sha256 {digest}, not the pinned "
                         f"{manifest_sha256.lower()} recorded when the version was trained: it was rewritten since")
+    if public_key is not None:
+        problem = signature_problem(public_key, data or b"", store.get_bytes(prefix + SIGNATURE_FILE),
+                                    "the public key given (--public-key-file)")
+        if problem:
+            raise DataError(f"refusing to serve {uri}: {problem}")
     info = manifest.get("model") or {}
     try:
         model = joblib.load(io.BytesIO(store.load_verified(prefix, manifest, info.get("file", MODEL_FILE))))

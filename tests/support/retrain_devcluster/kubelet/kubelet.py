@@ -283,8 +283,13 @@ class Kubelet:
                         if volume[key].get("optional"):
                             continue
                         raise containers.ConfigError(f'{kind.lower()} "{ref}" not found')
-                    for name, value in containers.data_of(obj, kind).items():
-                        (source / name).write_text(value)
+                    data = containers.data_of(obj, kind)
+                    items = volume[key].get("items")  # only these keys, each at its path, as a kubelet does
+                    for name, path in ((i["key"], i["path"]) for i in items) if items else ((n, n) for n in data):
+                        if name not in data:
+                            raise containers.ConfigError(f'{kind.lower()} "{ref}" has no key "{name}"')
+                        (source / path).parent.mkdir(parents=True, exist_ok=True)
+                        (source / path).write_text(data[name])
             if mount.get("subPath"):
                 source = source / mount["subPath"]
             mounts.append({"source": str(source), "target": mount["mountPath"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def enter(spec: dict) -> None:
     termination = spec.get("terminationLog")
     termination_fd = os.open(termination["source"], os.O_PATH) if termination else None
     for mounted, fd in zip(mounts, sources, strict=True):
-        _ensure(mounted["target"], os.path.isdir(mounted["source"]))
+        # By the fd: an earlier mount (an emptyDir at /tmp) may hide the source's path by now.
+        _ensure(mounted["target"], stat.S_ISDIR(os.fstat(fd).st_mode))
         _bind(fd, mounted["target"], bool(mounted.get("readOnly")))
     for path, fd in zip(image, image_fds, strict=True):
         _ensure(path, True)
