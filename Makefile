@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: sandbox test lint crd venv control-plane clean
 
-$(STAMP): pyproject.toml
+# The four distributions of this repository, editable: the contract, the operator (with the test
+# tools), the workload, and the dev tools (dev cluster, sandbox).
+$(STAMP): pyproject.toml contract/pyproject.toml trainer_image/pyproject.toml tests/support/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ./contract -e ".[test]" -e ./trainer_image -e ./tests/support
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,7 +25,7 @@ control-plane: $(STAMP)
 	$(BIN)/python -m retrain_devcluster.binaries
 
 sandbox: control-plane
-	$(BIN)/retrain-operator sandbox $(SANDBOX_ARGS)
+	$(BIN)/retrain-sandbox $(SANDBOX_ARGS)
 
 # Two workers, each with its own control plane and SeaweedFS (the suite mostly waits on pods and Jobs);
 # the tests that measure latency run alone afterwards.
@@ -32,7 +34,7 @@ test: control-plane
 	$(BIN)/python -m pytest -q -m exclusive
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator trainer_image tests benchmarks
+	$(BIN)/ruff check contract operator trainer_image tests benchmarks
 
 crd: $(STAMP)
 	$(BIN)/python -m retrain_operator.api.crd --write

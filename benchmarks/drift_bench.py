@@ -111,8 +111,8 @@ def _frames(reference: Path, current: Path) -> tuple[Any, Any]:
 
 def run_engine(reference: Path, current: Path, repeat: int) -> dict[str, Any]:
     """In memory, like the others: build the reference profile, then fold the current batches in."""
-    from retrain_operator.drift.engine import DriftCheck
-    from retrain_operator.drift.profile import build_profile
+    from retrain_trainer.drift.engine import DriftCheck
+    from retrain_trainer.drift.profile import build_profile
 
     ref, cur = pq.read_table(reference), pq.read_table(current)
     loaded = _peak_rss_mb()
@@ -132,9 +132,9 @@ def run_engine(reference: Path, current: Path, repeat: int) -> dict[str, Any]:
 
 def run_engine_streamed(reference: Path, current: Path, repeat: int) -> dict[str, Any]:
     """As the drift Job runs: both files streamed from Parquet, reading included in the time."""
-    from retrain_operator.drift.engine import DriftCheck
-    from retrain_operator.drift.files import iter_file_batches
-    from retrain_operator.drift.profile import build_profile
+    from retrain_trainer.drift.engine import DriftCheck
+    from retrain_trainer.drift.files import iter_file_batches
+    from retrain_trainer.drift.profile import build_profile
 
     loaded = _peak_rss_mb()
     times, result = [], {}
@@ -287,7 +287,7 @@ def compare(workdir: Path, rows: int, repeat: int, skip_libraries: bool, venv: P
     expected = sorted(SHIFTED)
     print(f"\n{rows:,} reference rows vs {rows:,} current rows, {len(NUMERIC)} numeric + {len(CATEGORICAL)} "
           f"categorical features; shifted on purpose: {', '.join(expected)}")
-    from retrain_operator.drift import parallel
+    from retrain_trainer.drift import parallel
 
     print(f"this engine runs columns on {parallel.threads()} thread(s) (RETRAIN_DRIFT_THREADS); the row "
           "'one thread' is the same engine on one")
@@ -342,10 +342,10 @@ def scaling(workdir: Path, sizes: list[int]) -> None:
 
 
 def _write_report(reference: Path, current: Path, path: Path) -> None:
-    from retrain_operator.drift.engine import DriftCheck, to_json
-    from retrain_operator.drift.files import iter_file_batches
-    from retrain_operator.drift.profile import build_profile
-    from retrain_operator.drift.report import render_html
+    from retrain_trainer.drift.engine import DriftCheck, to_json
+    from retrain_trainer.drift.files import iter_file_batches
+    from retrain_trainer.drift.profile import build_profile
+    from retrain_trainer.drift.report import render_html
 
     profile = build_profile(iter_file_batches(reference))
     check = DriftCheck(profile).add_all(iter_file_batches(current))

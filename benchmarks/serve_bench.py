@@ -27,9 +27,9 @@ from pathlib import Path
 
 import joblib
 
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_sandbox import dataset
+from retrain_sandbox.seaweed import SeaweedS3
 
 BIN = Path(sys.executable).parent
 ROW = {"tenure_months": 12, "monthly_spend": 80.5, "support_calls": 3, "plan": "basic", "region": "eu"}

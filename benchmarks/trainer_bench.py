@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_sandbox.seaweed import SeaweedS3
 
 
 def table(rows: int, seed: int = 0) -> pa.Table:

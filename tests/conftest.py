@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox.seaweed import SeaweedS3
 
 
 @pytest.fixture(scope="session")

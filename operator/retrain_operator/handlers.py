@@ -16,9 +16,11 @@ from typing import Any
 
 import kopf
 
+from retrain_contract.api import names
+
 from . import deletion
 from .adapters import metrics
-from .api import kubenames, names
+from .api import kubenames
 from .reconcile import Context, reconcile
 
 log = logging.getLogger(__name__)

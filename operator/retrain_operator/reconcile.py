@@ -16,25 +16,18 @@ from typing import Any, TypeVar
 
 from kubernetes.client.rest import ApiException
 
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+
 from .adapters import bulkhead, metrics, prometheus, signing
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
-from .api import names
-from .api.spec import PolicySpec
 from .api.validation import problems as spec_problems
 from .core import analysis, apply_errors, event_records, rollout, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
-from .core.observed import (
-    ArtifactOutcome,
-    DriftOutcome,
-    MetricsView,
-    Observed,
-    ServingView,
-    drift_job_view,
-    job_view,
-)
+from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed, ServingView, drift_job_view, job_view
 from .core.promotion import ServingPlan
 from .core.timeutil import from_rfc3339
 

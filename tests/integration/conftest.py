@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from retrain_operator.artifacts.layout import version_prefix
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_contract.artifacts.layout import version_prefix
+from retrain_sandbox import dataset
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from ..s3relay import S3Relay
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from retrain_operator.api.estimators import ESTIMATORS
+from retrain_contract.api.estimators import ESTIMATORS
 
 Json = dict[str, Any]
 

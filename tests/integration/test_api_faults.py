@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from retrain_contract.api import names
 from retrain_devcluster.faultproxy import Fault, FaultProxy
-from retrain_operator.api import names
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from .conftest import Scenario, running_cluster
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.runs import job_name
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from ..blackhole import BlackHole
 from .conftest import Scenario, running_cluster

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from kubernetes.client.rest import ApiException
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core import rollout, serving
 from retrain_operator.core.conditions import get_condition
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.traffic import Traffic
+from retrain_sandbox import dataset
+from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario
 

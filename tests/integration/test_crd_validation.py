@@ -24,9 +24,10 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
-from retrain_operator.api import kubenames, names
+from retrain_contract.api import names
+from retrain_contract.api.schema import openapi_schema
+from retrain_operator.api import kubenames
 from retrain_operator.api.crd import crd
-from retrain_operator.api.schema import openapi_schema
 
 from .policy_strategies import base_spec
 

@@ -10,9 +10,9 @@ import subprocess
 import pyarrow as pa
 import pytest
 
-from retrain_operator.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.store import ArtifactStore
 from retrain_operator.core.timeutil import to_rfc3339
-from retrain_operator.sandbox import dataset
+from retrain_sandbox import dataset
 
 from .test_trainer_entrypoint import TRAINER, config, train
 

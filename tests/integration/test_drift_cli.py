@@ -1,4 +1,4 @@
-"""`retrain-operator drift` on two local files: no cluster, no S3."""
+"""`retrain-trainer compare` on two local files: no cluster, no S3."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from retrain_operator.sandbox import dataset
+from retrain_sandbox import dataset
 
-CLI = str(Path(sys.executable).parent / "retrain-operator")
+CLI = str(Path(sys.executable).parent / "retrain-trainer")
 
 
 def write(tmp_path: Path) -> tuple[Path, Path]:
@@ -29,7 +29,7 @@ def write(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_the_drift_command_writes_a_result_and_a_self_contained_report(tmp_path: Path):
     reference, current = write(tmp_path)
-    result = subprocess.run([CLI, "drift", "--reference", str(reference), "--current", str(current),
+    result = subprocess.run([CLI, "compare", "--reference", str(reference), "--current", str(current),
                              "--report", str(tmp_path / "report.html"), "--json", str(tmp_path / "drift.json"),
                              "--save-profile", str(tmp_path / "profile.json"), "--key-feature", "monthly_spend"],
                             capture_output=True, text=True, timeout=120)
@@ -41,7 +41,7 @@ def test_the_drift_command_writes_a_result_and_a_self_contained_report(tmp_path:
     assert len(re.findall(r"src='data:image/png;base64,", page)) == 6
     assert not re.search(r"(src|href)=['\"]https?://", page)  # nothing loaded from the network
 
-    again = subprocess.run([CLI, "drift", "--reference", str(tmp_path / "profile.json"), "--current", str(current),
+    again = subprocess.run([CLI, "compare", "--reference", str(tmp_path / "profile.json"), "--current", str(current),
                             "--json", str(tmp_path / "again.json"), "--key-feature", "monthly_spend"],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 1
@@ -52,13 +52,13 @@ def test_the_same_distribution_is_no_drift_and_exits_0(tmp_path: Path):
     reference, _ = write(tmp_path)
     other = tmp_path / "other.parquet"
     pq.write_table(dataset.churn_table(20000, 3).drop_columns([dataset.TIMESTAMP]), other)
-    result = subprocess.run([CLI, "drift", "--reference", str(reference), "--current", str(other), "--quiet"],
+    result = subprocess.run([CLI, "compare", "--reference", str(reference), "--current", str(other), "--quiet"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("no dataset drift: 0 of 6 features drifted")
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path):
-    result = subprocess.run([CLI, "drift", "--reference", str(tmp_path / "nope.parquet"), "--current",
+    result = subprocess.run([CLI, "compare", "--reference", str(tmp_path / "nope.parquet"), "--current",
                              str(tmp_path / "nope.csv")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and "does not exist" in result.stderr

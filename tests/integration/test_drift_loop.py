@@ -7,10 +7,10 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.timeutil import to_rfc3339
-from retrain_operator.sandbox import dataset
+from retrain_sandbox import dataset
 
 from .conftest import Scenario
 

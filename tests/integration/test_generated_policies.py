@@ -28,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from kubernetes.client.rest import ApiException
 
-from retrain_operator.api import names
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.api.validation import problems as spec_problems
 from retrain_operator.api.validation import semantic_problems
 from retrain_operator.core import conditions as cond
@@ -37,8 +37,8 @@ from retrain_operator.core.decide import MAX_REQUEUE, Plan, Settings, decide
 from retrain_operator.core.observed import ArtifactOutcome, DriftOutcome, Observed
 from retrain_operator.core.schedule import next_tick
 from retrain_operator.reconcile import _state
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from .conftest import Scenario, running_cluster
 from .policy_strategies import REGRESSIONS, policy_specs

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox import dataset
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from ..unit.test_argocd_health import health
 from .conftest import Scenario, running_cluster

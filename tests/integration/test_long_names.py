@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from retrain_operator.api import kubenames, names
+from retrain_contract.api import names
+from retrain_operator.api import kubenames
 from retrain_operator.core import serving
-from retrain_operator.sandbox.traffic import Traffic
+from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario
 from .test_canary_rollout import ROWS, http_route, rollout_ended, route_weights, serve_v1, serving_policy, train_v2

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.sandbox import dataset
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_sandbox import dataset
 
 from .test_trainer_entrypoint import config, prefix, train
 

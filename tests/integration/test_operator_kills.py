@@ -23,13 +23,13 @@ from urllib.parse import urlparse
 
 import pytest
 
+from retrain_contract.api import names
 from retrain_devcluster.faultproxy import Fault, FaultProxy
-from retrain_operator.api import names
 from retrain_operator.core import rollout, serving
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
-from retrain_operator.sandbox.traffic import Traffic
+from retrain_sandbox import dataset
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
+from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario, running_cluster
 from .test_canary_rollout import ROWS, deployment, failing_prometheus, http_route, route_weights  # noqa: F401

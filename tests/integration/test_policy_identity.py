@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.layout import version_prefix
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.artifacts.uris import parse_s3_uri
-from retrain_operator.sandbox import dataset
+from retrain_contract.api import names
+from retrain_contract.artifacts.layout import version_prefix
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
+from retrain_sandbox import dataset
 
 from .conftest import Scenario
 from .test_trainer_entrypoint import config, train
@@ -166,8 +166,8 @@ def test_only_a_retry_of_the_same_run_finds_its_version_finished(seaweed, s3, bu
 # -- the operator's storage view: recorded versions where they are, nobody else's ------------------
 
 def test_pruning_and_new_samples_use_recorded_places_and_never_touch_another_incarnation(s3, bucket):
+    from retrain_contract.api.spec import PolicySpec
     from retrain_operator.adapters.storage import PolicyStorage, recorded_uris
-    from retrain_operator.api.spec import PolicySpec
 
     spec = PolicySpec.from_dict({
         "model": {"estimator": "RandomForestClassifier", "task": "classification", "target": dataset.TARGET},

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.store import ArtifactStore
+from retrain_contract.api import names
+from retrain_contract.artifacts.store import ArtifactStore
 from retrain_operator.core.conditions import get_condition
-from retrain_operator.sandbox import dataset
+from retrain_sandbox import dataset
 
 from .conftest import Scenario
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from retrain_contract.api import names
 from retrain_devcluster import rbac
-from retrain_operator.api import names
 from retrain_operator.core import serving
-from retrain_operator.sandbox.traffic import Traffic
+from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario
 from .test_canary_rollout import ROWS, http_route, rollout_ended, serve_v1, train_v2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.runs import job_name

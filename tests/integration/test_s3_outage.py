@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.api import names
+from retrain_contract.artifacts.uris import parse_s3_uri
 from retrain_operator.core import rollout, serving
 from retrain_operator.core.conditions import get_condition
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.traffic import Traffic
+from retrain_sandbox import dataset
+from retrain_sandbox.traffic import Traffic
 
 from ..s3relay import S3Relay
 from .conftest import Scenario

@@ -1,4 +1,4 @@
-"""The README's first command, end to end: `retrain-operator sandbox --bad-canary` as a user runs it."""
+"""The README's first command, end to end: `retrain-sandbox --bad-canary` as a user runs it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 def test_the_sandbox_plays_drift_retraining_canary_and_rollback_and_stops_everything(tmp_path: Path):
     workdir = tmp_path / "sandbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
-    result = subprocess.run([str(BIN / "retrain-operator"), "sandbox", "--bad-canary", "--workdir", str(workdir)],
+    result = subprocess.run([str(BIN / "retrain-sandbox"), "--bad-canary", "--workdir", str(workdir)],
                             capture_output=True, text=True, timeout=450, env=env)
     output = result.stdout
     print(output)
@@ -44,7 +44,7 @@ def test_a_terminated_sandbox_still_stops_everything_it_started(tmp_path: Path):
     """SIGTERM (a closed terminal, `timeout`, a CI runner) cleans up as Ctrl-C does."""
     workdir = tmp_path / "sandbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
-    process = subprocess.Popen([str(BIN / "retrain-operator"), "sandbox", "--workdir", str(workdir)],
+    process = subprocess.Popen([str(BIN / "retrain-sandbox"), "--workdir", str(workdir)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert process.stdout is not None
     for line in process.stdout:

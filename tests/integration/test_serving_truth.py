@@ -16,14 +16,14 @@ from typing import Any
 import joblib
 import pytest
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.api import names
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
-from retrain_operator.sandbox import dataset
-from retrain_operator.sandbox.cluster import LocalCluster
-from retrain_operator.sandbox.seaweed import SeaweedS3
+from retrain_sandbox import dataset
+from retrain_sandbox.cluster import LocalCluster
+from retrain_sandbox.seaweed import SeaweedS3
 
 from .conftest import Scenario, running_cluster
 from .test_model_server import Server

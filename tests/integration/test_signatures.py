@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.signature import load_public_key, signature_problem
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.api import names
+from retrain_contract.artifacts.signature import load_public_key, signature_problem
+from retrain_contract.artifacts.uris import parse_s3_uri
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
 

@@ -18,8 +18,8 @@ import joblib
 import numpy as np
 import pytest
 
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.sandbox import dataset
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_sandbox import dataset
 
 TRAINER = str(Path(sys.executable).parent / "retrain-trainer")
 START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

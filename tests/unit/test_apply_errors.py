@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core import apply_errors
 from retrain_operator.core.apply_errors import ApplyFailure
 from retrain_operator.core.conditions import STALLED, get_condition

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.adapters.bulkhead import Bulkhead, DeadlineExceeded
 from retrain_operator.adapters.s3clients import ClientCache, EndpointKey, fingerprint
 from retrain_operator.adapters.storage import client_for, storage_endpoint
-from retrain_operator.api.spec import PolicySpec
 
 from ..blackhole import BlackHole
 from .policies import spec as policy_spec

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from retrain_contract.api.schema import spec_schema
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.api import crd as crd_module
-from retrain_operator.api.schema import spec_schema
-from retrain_operator.api.spec import PolicySpec
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = {"model": {"estimator": "SGDClassifier", "target": "y"}, "data": {"history": "s3://data/x/"},
@@ -100,7 +100,7 @@ SECTION_DURATION_DEFAULTS = {
 
 
 def test_optional_sections_default_as_the_schema_says():
-    from retrain_operator.api.spec import parse_duration
+    from retrain_contract.api.spec import parse_duration
 
     parsed = PolicySpec.from_dict(SERVED)
     for path, read in SECTION_DEFAULTS.items():
@@ -132,7 +132,7 @@ DURATION_DEFAULTS = {
 
 
 def test_duration_defaults_parse_to_the_typed_defaults():
-    from retrain_operator.api.spec import parse_duration
+    from retrain_contract.api.spec import parse_duration
 
     for path, read in DURATION_DEFAULTS.items():
         assert parse_duration(_default(path)) == read(_drift()), path
@@ -157,7 +157,7 @@ def test_list_item_defaults_equal_the_typed_specs_defaults():
 
 def test_every_field_the_typed_spec_reads_is_in_the_schema():
     # The typed spec is built from these camelCase keys; each must be a schema property.
-    source = (ROOT / "operator/retrain_operator/api/spec.py").read_text()
+    source = (ROOT / "contract/retrain_contract/api/spec.py").read_text()
     import re
 
     keys = set(re.findall(r'\.get\("([A-Za-z]+)"', source)) | set(re.findall(r'\["([A-Za-z]+)"\]', source))

@@ -13,8 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from retrain_contract.api.schema import openapi_schema
 from retrain_operator.api import crd as crd_module
-from retrain_operator.api.schema import openapi_schema
 from retrain_operator.api.validation import _to_json_schema, problems
 
 from .test_crd import _walk

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from retrain_operator.api.schema import spec_schema
+from retrain_contract.api.schema import spec_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "manifests/samples").glob("*.yaml"))

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from retrain_operator.drift.engine import DriftCheck, Thresholds, to_json
-from retrain_operator.drift.profile import build_profile
+from retrain_trainer.drift.engine import DriftCheck, Thresholds, to_json
+from retrain_trainer.drift.profile import build_profile
 
 
 def check(reference: dict, current: dict, batch: int | None = None, **profile_args) -> dict:

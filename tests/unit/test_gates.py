@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrain_operator.api.spec import GatesSpec
+from retrain_contract.api.spec import GatesSpec
 from retrain_operator.core.gates import FAILED, INCONCLUSIVE, PASSED, judge
 
 

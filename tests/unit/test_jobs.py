@@ -1,7 +1,7 @@
 import json
 
-from retrain_operator.api import names
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.core.jobs import PolicyRef, RunRequest, run_config, trainer_job
 from retrain_operator.core.runs import Trigger, job_name
 

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from retrain_operator.api import kubenames, names
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+from retrain_operator.api import kubenames
 from retrain_operator.core import serving
 from retrain_operator.core.jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from retrain_operator.core.runs import Trigger, job_name

@@ -46,6 +46,8 @@ def test_the_operator_runs_hardened_with_probes_and_limits():
                                             "capabilities": {"drop": ["ALL"]}}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["limits"]["memory"] and container["resources"]["requests"]["cpu"]
-    assert container["image"] == "ghcr.io/retrain-operator/trainer:0.1.0"
+    assert container["image"] == "ghcr.io/retrain-operator/operator:0.1.0"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RETRAIN_TRAINER_IMAGE"] == "ghcr.io/retrain-operator/trainer:0.1.0"
     assert container["command"] == ["retrain-operator"] and container["args"][0] == "run"
     assert pod["serviceAccountName"] == "retrain-operator"

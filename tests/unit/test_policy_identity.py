@@ -8,11 +8,11 @@ import json
 
 import pytest
 
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+from retrain_contract.artifacts.identity import config_digest, foreign_to_policy, foreign_to_run
+from retrain_contract.artifacts.layout import drift_prefix, policy_root, version_prefix
 from retrain_operator.adapters.storage import PolicyStorage, recorded_uris
-from retrain_operator.api import names
-from retrain_operator.api.spec import PolicySpec
-from retrain_operator.artifacts.identity import config_digest, foreign_to_policy, foreign_to_run
-from retrain_operator.artifacts.layout import drift_prefix, policy_root, version_prefix
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.jobs import PolicyRef, RunRequest, run_config
 from retrain_operator.core.observed import FAILED, SUCCEEDED, ArtifactOutcome, Observed

@@ -8,8 +8,8 @@ from fractions import Fraction
 import celpy
 import pytest
 
+from retrain_contract.api.schema import QUANTITY
 from retrain_operator.api.quantity import CEL_FUNCTIONS, parse
-from retrain_operator.api.schema import QUANTITY
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from retrain_operator.api.spec import AnalysisSpec, CanarySpec
+from retrain_contract.api.spec import AnalysisSpec, CanarySpec
 from retrain_operator.core import analysis, rollout
 from retrain_operator.core.rollout import Commands, Observation
 

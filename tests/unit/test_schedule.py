@@ -1,6 +1,6 @@
 import datetime as dt
 
-from retrain_operator.api.spec import ScheduleSpec
+from retrain_contract.api.spec import ScheduleSpec
 from retrain_operator.core.schedule import due_tick, latest_tick, next_tick
 
 UTC = dt.UTC

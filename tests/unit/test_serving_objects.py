@@ -6,8 +6,8 @@ import copy
 
 import jsonpatch
 
-from retrain_operator.api import names
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.core import serving
 from retrain_operator.core.jobs import PolicyRef
 

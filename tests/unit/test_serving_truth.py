@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from retrain_operator.api import names
+from retrain_contract.api import names
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.decide import Plan, PolicyState, Settings, decide

@@ -16,23 +16,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retrain_operator.adapters import signing as signing_adapter
-from retrain_operator.adapters.kube import _covers
-from retrain_operator.adapters.storage import PolicyStorage
-from retrain_operator.api import names
-from retrain_operator.api.spec import PolicySpec
-from retrain_operator.api.validation import problems as spec_problems
-from retrain_operator.artifacts.checksums import sha256_bytes
-from retrain_operator.artifacts.errors import DataError
-from retrain_operator.artifacts.layout import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE
-from retrain_operator.artifacts.signature import (
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+from retrain_contract.artifacts.checksums import sha256_bytes
+from retrain_contract.artifacts.errors import DataError
+from retrain_contract.artifacts.layout import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE
+from retrain_contract.artifacts.signature import (
     SigningKeyError,
     load_private_key,
     load_public_key,
     sign,
     signature_problem,
 )
-from retrain_operator.artifacts.store import ArtifactStore, encode_manifest
+from retrain_contract.artifacts.store import ArtifactStore, encode_manifest
+from retrain_operator.adapters import signing as signing_adapter
+from retrain_operator.adapters.kube import _covers
+from retrain_operator.adapters.storage import PolicyStorage
+from retrain_operator.api.validation import problems as spec_problems
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.jobs import PolicyRef, RunRequest, run_config, trainer_job

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_operator.artifacts.errors import DataError
+from retrain_contract.artifacts.errors import DataError
 from retrain_trainer import config as config_module
 from retrain_trainer import evaluate, strategies
 from retrain_trainer.dataset import MODIFIED_COLUMN, OBJECT_COLUMN

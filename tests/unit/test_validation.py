@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.api.validation import problems, schema_problems
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from retrain_operator.api.spec import PolicySpec
+from retrain_contract.api.spec import PolicySpec
 from retrain_operator.api.validation import problems, semantic_problems
 from retrain_operator.core.decide import Settings, decide
 from retrain_operator.core.observed import Observed

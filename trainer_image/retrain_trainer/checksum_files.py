@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrain_operator.artifacts.checksums import sha256_bytes
+from retrain_contract.artifacts.checksums import sha256_bytes
 
 
 def describe(files: dict[str, bytes]) -> dict[str, dict[str, object]]:

@@ -11,8 +11,9 @@ import re
 import sys
 from pathlib import Path
 
-from retrain_operator.api.names import ENV_RUN_CONFIG
+from retrain_contract.api.names import ENV_RUN_CONFIG
 
+from . import compare
 from .errors import EXIT_CONFIG, EXIT_OK, ConfigError, classify
 
 TERMINATION_LOG = Path("/dev/termination-log")
@@ -28,7 +29,7 @@ def _report_failure(store_and_prefix, code: int, reason: str, message: str) -> N
     if store_and_prefix is None:
         return
     try:
-        from retrain_operator.artifacts.layout import ERROR_FILE
+        from retrain_contract.artifacts.layout import ERROR_FILE
 
         store, prefix = store_and_prefix()
         body = json.dumps({"reason": reason, "message": message, "exitCode": code}).encode()
@@ -38,8 +39,8 @@ def _report_failure(store_and_prefix, code: int, reason: str, message: str) -> N
 
 
 def _store(storage: dict) -> object:
-    from retrain_operator.artifacts.s3 import make_client
-    from retrain_operator.artifacts.store import ArtifactStore
+    from retrain_contract.artifacts.s3 import make_client
+    from retrain_contract.artifacts.store import ArtifactStore
 
     return ArtifactStore(make_client(storage.get("endpoint"), storage.get("region")), storage["bucket"])
 
@@ -87,7 +88,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 def _public_key(path: str) -> object:
     """The Ed25519 public key manifests must be signed with; an unusable file is a ConfigError."""
-    from retrain_operator.artifacts.signature import SigningKeyError, load_public_key
+    from retrain_contract.artifacts.signature import SigningKeyError, load_public_key
 
     try:
         return load_public_key(Path(path).read_bytes())
@@ -101,8 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
     """Load and verify the model, then serve until SIGTERM; a model that fails verification never serves."""
     from aiohttp import web
 
-    from retrain_operator.artifacts.s3 import make_client
-    from retrain_operator.artifacts.store import ArtifactStore
+    from retrain_contract.artifacts.s3 import make_client
+    from retrain_contract.artifacts.store import ArtifactStore
 
     from .serving import loaded as loaded_module
     from .serving.app import build_app
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     drift = sub.add_parser("drift", help="compare recent data with the current model's training profile")
     drift.add_argument("--config", help=f"a drift check configuration file (default: ${ENV_RUN_CONFIG})")
     drift.set_defaults(func=_drift)
+    compare.add_parser(sub)
     serve = sub.add_parser("serve", help="serve one verified model version over HTTP")
     serve.add_argument("--model-uri", default=os.environ.get("RETRAIN_MODEL_URI"),
                        help="s3://bucket/prefix/<namespace>/<policy>/<uid>/<version>/ (default: $RETRAIN_MODEL_URI)")

@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from retrain_operator.api import names
-from retrain_operator.api.estimators import estimator_problem
-from retrain_operator.api.spec import parse_duration
-from retrain_operator.artifacts.identity import config_digest
-from retrain_operator.artifacts.layout import version_prefix
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.api import names
+from retrain_contract.api.estimators import estimator_problem
+from retrain_contract.api.spec import parse_duration
+from retrain_contract.artifacts.identity import config_digest
+from retrain_contract.artifacts.layout import version_prefix
+from retrain_contract.artifacts.uris import parse_s3_uri
 
 from .errors import ConfigError
 

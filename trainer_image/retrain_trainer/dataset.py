@@ -7,10 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from retrain_operator.artifacts.data import DataObject, list_data_objects, read_table
-from retrain_operator.artifacts.errors import DataError
+from retrain_contract.artifacts.errors import DataError
+from retrain_contract.artifacts.objects import DataObject, list_data_objects
 
 from .config import RunConfig
+from .tables import read_table
 
 OBJECT_COLUMN = "__object__"
 MODIFIED_COLUMN = "__modified__"

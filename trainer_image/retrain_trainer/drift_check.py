@@ -18,16 +18,17 @@ import joblib
 import numpy as np
 import pyarrow as pa
 
-from retrain_operator.artifacts.data import iter_batches, list_data_objects
-from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE, drift_prefix, version_prefix
-from retrain_operator.artifacts.s3 import make_client
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.artifacts.uris import parse_s3_uri
-from retrain_operator.drift.engine import DriftCheck, Thresholds, to_json
+from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE, drift_prefix, version_prefix
+from retrain_contract.artifacts.objects import list_data_objects
+from retrain_contract.artifacts.s3 import make_client
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
+from retrain_trainer.drift.engine import DriftCheck, Thresholds, to_json
 
 from . import evaluate
 from .errors import ConfigError
+from .tables import iter_batches
 
 PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a uniform sample of the window)
 LOWER_IS_BETTER = {"rmse", "mae"}
@@ -166,7 +167,7 @@ def run(config: DriftConfig) -> dict[str, Any]:
     })
     output.put_bytes(config.output_prefix + "drift.json", json.dumps(document, indent=2).encode(), "application/json")
     try:
-        from retrain_operator.drift.report import render_html
+        from retrain_trainer.drift.report import render_html
 
         output.put_bytes(config.output_prefix + "report.html", render_html(document, profile, check).encode(),
                         "text/html")

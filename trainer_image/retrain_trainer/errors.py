@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrain_operator.artifacts.errors import DataError, StorageError
+from retrain_contract.artifacts.errors import DataError, StorageError
 
 
 class ConfigError(Exception):

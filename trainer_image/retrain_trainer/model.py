@@ -11,7 +11,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from retrain_operator.api.estimators import ESTIMATORS
+from retrain_contract.api.estimators import ESTIMATORS
 
 from .errors import ConfigError
 

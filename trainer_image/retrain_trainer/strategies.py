@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain_operator.api.estimators import ESTIMATORS
-from retrain_operator.artifacts.errors import DataError
+from retrain_contract.api.estimators import ESTIMATORS
+from retrain_contract.artifacts.errors import DataError
 
 from .config import RunConfig
 from .dataset import MODIFIED_COLUMN, OBJECT_COLUMN

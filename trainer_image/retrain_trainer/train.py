@@ -20,10 +20,10 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sklearn.model_selection import train_test_split
 
-from retrain_operator.api import names
-from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_operator.artifacts.identity import foreign_to_run
-from retrain_operator.artifacts.layout import (
+from retrain_contract.api import names
+from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError
+from retrain_contract.artifacts.identity import foreign_to_run
+from retrain_contract.artifacts.layout import (
     MANIFEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -31,12 +31,12 @@ from retrain_operator.artifacts.layout import (
     SIGNATURE_FILE,
     version_prefix,
 )
-from retrain_operator.artifacts.s3 import make_client
-from retrain_operator.artifacts.signature import SigningKeyError, load_private_key, sign
-from retrain_operator.artifacts.store import ArtifactStore, encode_manifest
-from retrain_operator.artifacts.uris import parse_s3_uri
-from retrain_operator.drift.engine import to_json
-from retrain_operator.drift.profile import build_profile
+from retrain_contract.artifacts.s3 import make_client
+from retrain_contract.artifacts.signature import SigningKeyError, load_private_key, sign
+from retrain_contract.artifacts.store import ArtifactStore, encode_manifest
+from retrain_contract.artifacts.uris import parse_s3_uri
+from retrain_trainer.drift.engine import to_json
+from retrain_trainer.drift.profile import build_profile
 
 from . import accelerator, dataset, evaluate, strategies
 from . import champion as champion_module

@@ -6,6 +6,10 @@ app.kubernetes.io/name: retrain-operator
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
+{{- define "retrain-operator.trainerImage" -}}
+{{ .Values.trainerImage.repository }}:{{ .Values.trainerImage.tag | default .Chart.AppVersion }}
+{{- end -}}
+
 {{/* The rules the operator needs on namespaced resources (manifests/operator/rbac.yaml, minus the CRD rule). */}}
 {{- define "retrain-operator.rules" -}}
 # The policies: watched, read, annotated/finalized by kopf, and their status written.

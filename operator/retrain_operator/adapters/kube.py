@@ -13,7 +13,9 @@ import kubernetes
 from kubernetes.client.rest import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
-from ..api import kubenames, names
+from retrain_contract.api import names
+
+from ..api import kubenames
 from ..core import serving
 
 Json = dict[str, Any]

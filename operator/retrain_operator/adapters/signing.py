@@ -14,8 +14,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..api.spec import SecretKeyRef, SigningSpec
-from ..artifacts.signature import SigningKeyError, load_public_key
+from retrain_contract.api.spec import SecretKeyRef, SigningSpec
+from retrain_contract.artifacts.signature import SigningKeyError, load_public_key
 
 Problem = tuple[str, str]
 

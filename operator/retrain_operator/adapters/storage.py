@@ -15,16 +15,25 @@ from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..api.spec import PolicySpec
-from ..artifacts.checksums import sha256_bytes
-from ..artifacts.data import count_rows, list_data_objects
-from ..artifacts.errors import StorageError
-from ..artifacts.identity import foreign_to_policy
-from ..artifacts.layout import ERROR_FILE, MANIFEST_FILE, SIGNATURE_FILE, drift_prefix, policy_root, version_prefix
-from ..artifacts.signature import signature_problem
-from ..artifacts.store import ArtifactStore
-from ..artifacts.uris import parse_s3_uri
+from retrain_contract.api.spec import PolicySpec
+from retrain_contract.artifacts.checksums import sha256_bytes
+from retrain_contract.artifacts.errors import StorageError
+from retrain_contract.artifacts.identity import foreign_to_policy
+from retrain_contract.artifacts.layout import (
+    ERROR_FILE,
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    drift_prefix,
+    policy_root,
+    version_prefix,
+)
+from retrain_contract.artifacts.objects import list_data_objects
+from retrain_contract.artifacts.signature import signature_problem
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
+
 from ..core.observed import ArtifactOutcome, DriftOutcome
+from .rowcount import count_rows
 from .s3clients import CLIENTS, EndpointKey
 from .signing import key_source
 

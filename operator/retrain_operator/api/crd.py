@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-from . import names
-from .schema import openapi_schema
+from retrain_contract.api import names
+from retrain_contract.api.schema import openapi_schema
 
 CRD_PATH = Path("manifests/crd") / f"{names.PLURAL}.{names.GROUP}.yaml"
 HELM_CRD_PATH = Path("helm/retrain-operator/crds") / CRD_PATH.name  # Helm installs crds/ before templates
-HEADER = "# Generated from operator/retrain_operator/api/schema.py: python -m retrain_operator.api.crd --write\n"
+HEADER = "# Generated from contract/retrain_contract/api/schema.py: python -m retrain_operator.api.crd --write\n"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the policy stands"},

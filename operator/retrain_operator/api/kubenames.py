@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import names
+from retrain_contract.api import names
 
 MAX_LENGTH = 63
 HASH_LENGTH = 8

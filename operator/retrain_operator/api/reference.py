@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import names
-from .schema import Schema, spec_schema
+from retrain_contract.api import names
+from retrain_contract.api.schema import Schema, spec_schema
 
 REFERENCE_PATH = Path("docs/policy-reference.md")
 _CONSTRAINTS = (("enum", "one of"), ("pattern", "pattern"), ("minimum", "≥"), ("maximum", "≤"),
@@ -71,7 +71,7 @@ def render_markdown() -> str:
     lines = [
         f"# {names.KIND} field reference",
         "",
-        "<!-- Generated from operator/retrain_operator/api/schema.py: "
+        "<!-- Generated from contract/retrain_contract/api/schema.py: "
         "python -m retrain_operator.api.reference --write -->",
         "",
         f"`apiVersion: {names.GROUP}/{names.VERSION}`, `kind: {names.KIND}` "

@@ -18,10 +18,11 @@ import celpy
 import jsonschema
 from croniter import CroniterBadDateError, croniter
 
+from retrain_contract.api.estimators import estimator_problem
+from retrain_contract.api.schema import spec_schema
+from retrain_contract.api.spec import parse_duration
+
 from . import cel_lists, quantity
-from .estimators import estimator_problem
-from .schema import spec_schema
-from .spec import parse_duration
 
 Json = dict[str, Any]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..api.spec import AnalysisSpec
+from retrain_contract.api.spec import AnalysisSpec
 
 PASSED, FAILED, INCONCLUSIVE = "Passed", "Failed", "Inconclusive"
 MIN_LATENCY_TO_COMPARE = 0.005  # below 5 ms, a ratio of two latencies is noise

@@ -14,9 +14,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import names
-from ..api.spec import PolicySpec
-from ..artifacts.layout import version_prefix
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+from retrain_contract.artifacts.layout import version_prefix
+
 from . import apply_errors, gates, promotion, rollout, serving
 from . import conditions as cond
 from .jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job

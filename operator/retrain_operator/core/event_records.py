@@ -12,7 +12,9 @@ import hashlib
 import json
 from typing import Any
 
-from ..api import kubenames, names
+from retrain_contract.api import names
+
+from ..api import kubenames
 from .timeutil import to_rfc3339
 
 MAX_MESSAGE = 1024  # what `kubectl describe` shows well; the API server itself does not cut

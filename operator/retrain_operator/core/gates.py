@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..api.spec import GatesSpec
+from retrain_contract.api.spec import GatesSpec
 
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 PASSED, FAILED, INCONCLUSIVE = "Passed", "Failed", "Inconclusive"

@@ -10,8 +10,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import kubenames, names
-from ..api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+
+from ..api import kubenames
 from .runs import Trigger, job_name, version_index
 
 # Exit codes of the trainer contract that no retry can fix: config (2), data (3) errors and a

@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import names
+from retrain_contract.api import names
+
 from .jobs import ANNOTATION_RUN, LABEL_DRIFT_CHECK
 from .runs import Trigger, version_index
 

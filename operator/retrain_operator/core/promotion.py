@@ -12,8 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import names
-from ..api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+
 from . import rollout, serving
 from .jobs import PolicyRef
 from .observed import Observed

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.spec import PolicySpec
+from retrain_contract.api.spec import PolicySpec
+
 from ..api.validation import problems
 from . import serving
 

@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api.spec import CanarySpec
+from retrain_contract.api.spec import CanarySpec
+
 from . import analysis
 from .timeutil import from_rfc3339, to_rfc3339
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ..api.spec import ScheduleSpec
+from retrain_contract.api.spec import ScheduleSpec
 
 
 def next_tick(schedule: ScheduleSpec, after: dt.datetime) -> dt.datetime:

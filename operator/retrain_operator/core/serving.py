@@ -15,8 +15,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import kubenames, names
-from ..api.spec import PolicySpec
+from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
+
+from ..api import kubenames
 from .jobs import PolicyRef, credential_env, owner_reference
 from .timeutil import from_rfc3339
 

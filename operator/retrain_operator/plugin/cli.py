@@ -17,8 +17,9 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from retrain_contract.api import names
+
 from .. import __version__
-from ..api import names
 from ..core import promotion
 from ..core.timeutil import to_rfc3339
 from . import tables

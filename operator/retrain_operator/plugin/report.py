@@ -10,8 +10,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.exceptions import ApiException
 
+from retrain_contract.api.spec import PolicySpec
+
 from ..adapters.storage import client_for, credentials_from_secret
-from ..api.spec import PolicySpec
 
 
 class ReportError(Exception):

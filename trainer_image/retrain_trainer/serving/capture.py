@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from typing import Any
 import joblib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from retrain_operator.artifacts.checksums import sha256_bytes
-from retrain_operator.artifacts.errors import ChecksumMismatchError, DataError, StorageError
-from retrain_operator.artifacts.layout import MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE
-from retrain_operator.artifacts.signature import signature_problem
-from retrain_operator.artifacts.store import ArtifactStore
-from retrain_operator.artifacts.uris import parse_s3_uri
+from retrain_contract.artifacts.checksums import sha256_bytes
+from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError, StorageError
+from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE
+from retrain_contract.artifacts.signature import signature_problem
+from retrain_contract.artifacts.store import ArtifactStore
+from retrain_contract.artifacts.uris import parse_s3_uri
 
 from .schema import FeatureSchema
 

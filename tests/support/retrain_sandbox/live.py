@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import promotion
+from retrain_operator.core import promotion
+
 from .cluster import LocalCluster
 from .traffic import Traffic
 

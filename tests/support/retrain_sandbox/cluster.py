@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from ..api import names
+from retrain_contract.api import names
+
 from .seaweed import SeaweedS3
 
 T = TypeVar("T")

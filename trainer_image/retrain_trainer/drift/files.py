@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..artifacts.errors import DataError
+from retrain_contract.artifacts.errors import DataError
 
 BATCH_ROWS = 262_144
 

@@ -20,8 +20,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ..adapters.kube import ROUTES, pod_ready
-from ..core import serving
+from retrain_operator.adapters.kube import ROUTES, pod_ready
+from retrain_operator.core import serving
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]

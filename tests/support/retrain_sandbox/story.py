@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..api import names
-from ..core import rollout, serving
-from ..plugin.report import split_uri
-from ..plugin.tables import age, render
+from retrain_contract.api import names
+from retrain_operator.core import rollout, serving
+from retrain_operator.plugin.report import split_uri
+from retrain_operator.plugin.tables import age, render
+
 from . import dataset, sea
 from .cluster import LocalCluster
 from .feedback import FeedbackPrometheus
@@ -239,7 +240,7 @@ def _summary(status: Json, live: dict[str, tuple[float, int]]) -> str:
 
 def _table(body: Json) -> str:
     """The row `kubectl get retrainpolicies` prints, from the CRD's printer columns."""
-    from ..api.crd import crd
+    from retrain_operator.api.crd import crd
 
     columns = [c for c in crd()["spec"]["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
     headers = ["NAME", *(c["name"].upper() for c in columns)]

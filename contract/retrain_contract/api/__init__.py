@@ -1,0 +1,1 @@
+"""The RetrainPolicy API: names, the typed spec, its schema source and the estimator allow-list."""
