@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox test lint crd venv control-plane clean
+.PHONY: sandbox test lint crd venv control-plane images clean
 
 # The four distributions of this repository, editable: the contract, the operator (with the test
 # tools), the workload, and the dev tools (dev cluster, sandbox).
@@ -30,8 +30,16 @@ sandbox: control-plane
 # Two workers, each with its own control plane and SeaweedFS (the suite mostly waits on pods and Jobs);
 # the tests that measure latency run alone afterwards.
 test: control-plane
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not exclusive"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not exclusive and not images"
 	$(BIN)/python -m pytest -q -m exclusive
+
+# Both images, built without a daemon (buildah with vfs storage and chroot isolation, on a Debian
+# bookworm base made with debootstrap and cached in ~/.cache/retrain-images), pinned to that base's
+# digest; each entrypoint answers --help; sizes printed. 3-5 minutes, so not part of `test`. Needs root.
+images: $(STAMP)
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+		{ echo "installing buildah and debootstrap (apt-get)"; apt-get update -qq && apt-get install -y -qq buildah debootstrap; }
+	$(BIN)/python -m pytest -q -m images tests/images
 
 lint: $(STAMP)
 	$(BIN)/ruff check contract operator trainer_image tests benchmarks

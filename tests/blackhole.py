@@ -3,6 +3,7 @@ endpoint as a broken load balancer or a hung server looks to a client (connect s
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -31,6 +32,8 @@ class BlackHole:
             self.connections.append(connection)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() at once (close alone does not); closed already
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         for connection in list(self.connections):
             connection.close()

@@ -18,13 +18,14 @@ from kubernetes.client.rest import ApiException
 
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
+from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE, DataError, StorageError
 
 from .adapters import bulkhead, metrics, prometheus, signing
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
 from .api.validation import problems as spec_problems
-from .core import analysis, apply_errors, event_records, rollout, serving
+from .core import analysis, apply_errors, event_records, routes, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
 from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed, ServingView, drift_job_view, job_view
@@ -42,8 +43,6 @@ class Context:
     settings: Settings
     max_requeue: float = MAX_REQUEUE
     instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
-    # The last scrape per rollout (namespace, policy, version): the start of the next analysis window.
-    baselines: dict[tuple[str, str, str], MetricsView] = field(default_factory=dict)
 
 
 def _state(body: dict[str, Any]) -> PolicyState:
@@ -85,7 +84,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
             problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
                                                  deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
         except bulkhead.DeadlineExceeded as error:  # no further reads this round: they would wait too
-            storage, problem = None, ("StorageUnreachable", str(error))
+            storage, problem = None, (STORAGE_UNREACHABLE, str(error))
     problem = problem or signing_problem  # S3 first: without it nothing is read, signed or not
     serving_view = ServingView()
     if spec.serving is not None:
@@ -93,10 +92,28 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
             asyncio.to_thread(ctx.kube.read_deployment, policy.namespace, serving.deployment_name(policy.name, role))
             for role in (serving.STABLE, serving.CANARY)))
         # Only Deployments the policy controls count; one of our name that is not is refused when applied.
+        route, missing = await asyncio.to_thread(_read_route, ctx, policy, spec)
         serving_view = ServingView(stable=stable if serving.owned_by(stable, policy.uid) else None,
-                                   canary=canary if serving.owned_by(canary, policy.uid) else None)
-    return Observed(dependency_problem=problem, jobs=views, drift_jobs=drift_views,
+                                   canary=canary if serving.owned_by(canary, policy.uid) else None,
+                                   route=route, route_missing=missing)
+    return Observed(spec=spec, dependency_problem=problem, jobs=views, drift_jobs=drift_views,
                     serving=serving_view), storage
+
+
+def _read_route(ctx: Context, policy: PolicyState, spec: PolicySpec) -> tuple[dict[str, Any] | None, bool]:
+    """The route spec.serving.router names, and whether the API server says it does not exist. A read
+    that fails otherwise is neither: weights are left as they are this round, and the log says why."""
+    router = spec.serving.router if spec.serving else None
+    name = router.http_route or router.virtual_service if router else None
+    if router is None or router.type == "replicas" or not name:
+        return None, False
+    try:
+        route = ctx.kube.read_route(policy.namespace, router.type, name)
+    except ApiException as error:
+        log.warning("%s/%s: reading %s %s failed: %s %s", policy.namespace, policy.name, router.type, name,
+                    error.status, error.reason)
+        return None, False
+    return route, route is None
 
 
 async def _signing_keys(ctx: Context, policy: PolicyState, spec: PolicySpec) \
@@ -112,10 +129,9 @@ async def _signing_keys(ctx: Context, policy: PolicyState, spec: PolicySpec) \
     return public_key, problem
 
 
-def _scrape(ctx: Context, policy: PolicyState) -> MetricsView:
+def _scrape(ctx: Context, policy: PolicyState, spec: PolicySpec) -> MetricsView:
     """The rollout's window: every Ready stable and canary pod's /metrics, and the Prometheus queries."""
-    spec = PolicySpec.from_dict(policy.spec)
-    rolling = policy.status.get("rollout") or {}
+    rolling = policy.typed_status.rollout or {}
     assert spec.serving is not None and spec.canary is not None
     snapshots = {}
     try:
@@ -130,9 +146,8 @@ def _scrape(ctx: Context, policy: PolicyState) -> MetricsView:
     queries: dict[str, float | None] = {}
     if spec.canary.analysis.prometheus_url:
         for item in spec.canary.analysis.prometheus:
-            promql = (item.query.replace("{{version}}", str(rolling.get("stableVersion")))
-                      .replace("{{canaryVersion}}", str(rolling.get("version")))
-                      .replace("{{namespace}}", policy.namespace))
+            promql = analysis.render_query(item.query, stable=str(rolling.get("stableVersion")),
+                                           canary=str(rolling.get("version")), namespace=policy.namespace)
             queries[item.name] = prometheus.query(spec.canary.analysis.prometheus_url, promql)
     return MetricsView(stable=snapshots[serving.STABLE], canary=snapshots[serving.CANARY], queries=queries)
 
@@ -148,7 +163,7 @@ async def _read_outcome(storage: PolicyStorage, fn: Callable[[str], ArtifactOutc
     try:
         return await _storage_read(storage, fn, arg)
     except bulkhead.DeadlineExceeded as error:
-        return ArtifactOutcome(manifest=None, storage_error=f"StorageUnreachable: {error}")
+        return ArtifactOutcome(manifest=None, storage_error=f"{STORAGE_UNREACHABLE}: {error}")
 
 
 async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyStorage | None,
@@ -167,29 +182,28 @@ async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyS
             try:
                 drift_outcomes[check_id] = await _storage_read(storage, storage.drift_outcome, check_id)
             except bulkhead.DeadlineExceeded as error:
-                drift_outcomes[check_id] = DriftOutcome(result=None, storage_error=f"StorageUnreachable: {error}")
+                drift_outcomes[check_id] = DriftOutcome(result=None, storage_error=f"{STORAGE_UNREACHABLE}: {error}")
     new_samples = observed.new_samples
     dependency_problem = observed.dependency_problem
     if plan.wants.new_samples:
-        current = (policy.status.get("currentModel") or {}).get("version")
+        current = policy.typed_status.current_version
         try:
             new_samples = await _storage_read(storage, storage.new_samples, current) if storage else 0
         except bulkhead.DeadlineExceeded as error:  # no run starts on a count nobody could make
-            new_samples, dependency_problem = 0, ("StorageUnreachable", str(error))
+            new_samples, dependency_problem = 0, (STORAGE_UNREACHABLE, str(error))
+        except StorageError as error:
+            new_samples, dependency_problem = 0, (error.reason, f"counting new samples: {error.message}")
+        except DataError as error:  # a corrupt incoming object: said, and no run on a count that skips it
+            new_samples, dependency_problem = 0, ("IncomingDataUnreadable", f"counting new samples: {error}")
     scraped = observed.metrics
     if plan.wants.metrics:
         try:  # its own thread per policy: a hanging pod or Prometheus delays only this rollout
-            scraped = await bulkhead.SCRAPES.run((policy.namespace, policy.name), _scrape, ctx, policy,
+            assert observed.spec is not None  # metrics are wanted only of a valid spec's rollout
+            scraped = await bulkhead.SCRAPES.run((policy.namespace, policy.name), _scrape, ctx, policy, observed.spec,
                                                  deadline=bulkhead.SCRAPE_DEADLINE, what="the metrics scrape")
         except bulkhead.DeadlineExceeded as error:  # an inconclusive window, like a failed scrape
             empty: dict[str, Any] = {"requests": {}, "buckets": {}, "classes": {}}
             scraped = MetricsView(stable=empty, canary=empty, error=str(error))
-        key = (policy.namespace, policy.name, str((policy.status.get("rollout") or {}).get("version")))
-        before = ctx.baselines.get(key)
-        if not scraped.error:
-            ctx.baselines[key] = scraped
-        if before is not None:
-            scraped = dataclasses.replace(scraped, stable_baseline=before.stable, canary_baseline=before.canary)
     current_artifacts = observed.current_artifacts
     if plan.wants.verify_uri:  # the scheduled re-verification of the current model, where status records it
         current_artifacts = (await _read_outcome(storage, storage.outcome_at, plan.wants.verify_uri) if storage else
@@ -215,9 +229,6 @@ def _create_job(ctx: Context, policy: PolicyState, job: dict[str, Any]) -> Apply
     log.info("%s Job %s for %s/%s", "created" if created else "adopted existing",
              created_job["metadata"]["name"], policy.namespace, policy.name)
     return None
-
-
-ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
 
 
 def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observed: Observed) -> ApplyFailure | None:
@@ -246,17 +257,16 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
             return _refused(step, "Deployment", name, error)
     if plan.router == "replicas" or not plan.route_name:
         return None
-    kind = ROUTE_KINDS.get(plan.router, plan.router)
-    try:
-        route = ctx.kube.read_route(policy.namespace, plan.router, plan.route_name)
-    except ApiException as error:
-        return _refused(step, kind, plan.route_name, error)
-    if route is None:
-        return ApplyFailure(step=step, kind=kind, name=plan.route_name, code=404, reason=apply_errors.ROUTE_NOT_FOUND,
-                            api_reason="NotFound",
-                            message=f"the {plan.router} route {plan.route_name} does not exist; canary weights "
-                                    f"cannot be set (create it with a rule to the {plan.stable_service} Service)")
-    make = serving.httproute_patch if plan.router == "gatewayAPI" else serving.virtualservice_patch
+    kind = routes.ROUTE_KINDS.get(plan.router, plan.router)
+    route = observed.serving.route
+    if route is None:  # its first read failed: once more, and a failure now is a refusal like any other
+        try:
+            route = ctx.kube.read_route(policy.namespace, plan.router, plan.route_name)
+        except ApiException as error:
+            return _refused(step, kind, plan.route_name, error)
+        if route is None:  # deleted since it was observed: the next decision holds the weights
+            return None
+    make = routes.httproute_patch if plan.router == "gatewayAPI" else routes.virtualservice_patch
     operations = make(route, plan.stable_service, plan.canary_service, plan.weight, plan.port, plan.mirror)
     if operations:
         try:
@@ -351,14 +361,11 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         entry = apply_errors.records(status).get(failure.step) or {}
         events.append(Event("Warning", failure.reason, apply_errors.describe(entry)))
 
-    rolling = status.get("rollout") or {}
-    if rolling.get("phase") in rollout.FINAL:
-        ctx.baselines.pop((namespace, name, str(rolling.get("version"))), None)  # that rollout is over
     # Events first: a crash before the status write repeats this decision, and its Events keep their names.
     await asyncio.to_thread(_post_events, ctx, body, before, events)
     if status != before:
         await asyncio.to_thread(ctx.kube.write_policy_status, namespace, name, status)
-    metrics.record(namespace, name, before, status, events)
+    metrics.record(namespace, name, status, plan.outcomes)
     if plan.prune_versions and storage is not None:
         try:
             await _storage_read(storage, storage.prune, list(plan.prune_versions))

@@ -19,8 +19,8 @@ from retrain_operator.core.decide import Plan, PolicyState
 from retrain_operator.core.observed import SUCCEEDED, ArtifactOutcome, Observed
 from retrain_operator.core.timeutil import to_rfc3339
 
+from .decisions import MANIFEST, MANUAL, NOW, job, step, then
 from .policies import policy, spec
-from .test_decide import MANIFEST, MANUAL, NOW, job, step, then
 
 INVALID = json.dumps({
     "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,

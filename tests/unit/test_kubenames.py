@@ -10,7 +10,7 @@ import pytest
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 from retrain_operator.api import kubenames
-from retrain_operator.core import serving
+from retrain_operator.core import routes, serving
 from retrain_operator.core.jobs import DriftRequest, PolicyRef, RunRequest, drift_job, trainer_job
 from retrain_operator.core.runs import Trigger, job_name
 
@@ -211,10 +211,11 @@ def test_the_policy_of_an_object_is_its_owner_then_the_annotation_then_the_label
 def test_route_backends_are_the_bounded_service_names():
     from retrain_operator.core import promotion
     from retrain_operator.core.observed import Observed
+    from retrain_operator.core.status import PolicyStatus
 
     policy = long_name(253)
     ref = PolicyRef(policy, "ml", "uid-1")
-    status = {"currentModel": {"version": "v1", "uri": "s3://models/ml/p/v1/"}}
+    status = PolicyStatus.parse({"currentModel": {"version": "v1", "uri": "s3://models/ml/p/v1/"}})
     import datetime as dt
 
     result = promotion.step(SPEC, ref, status, {}, Observed(), dt.datetime(2026, 11, 24, tzinfo=dt.UTC), "t:1")
@@ -224,6 +225,6 @@ def test_route_backends_are_the_bounded_service_names():
     assert {s["metadata"]["name"] for s in result.plan.services} == {
         serving.service_name(policy, role) for role in (None, serving.STABLE, serving.CANARY)}
     route = {"spec": {"rules": [{"backendRefs": [{"name": result.plan.stable_service, "port": 8080}]}]}}
-    operations = serving.httproute_patch(route, result.plan.stable_service, result.plan.canary_service, 10, 8080)
+    operations = routes.httproute_patch(route, result.plan.stable_service, result.plan.canary_service, 10, 8080)
     backends = operations[-1]["value"]
     assert [b["name"] for b in backends] == [result.plan.stable_service, result.plan.canary_service]

@@ -20,8 +20,8 @@ from retrain_operator.core.runs import Trigger
 from retrain_trainer import config as config_module
 from retrain_trainer.errors import EXIT_CONFLICT, VersionConflict, classify
 
+from .decisions import MANIFEST, finished_ok, job, started, step, then
 from .policies import spec
-from .test_decide import MANIFEST, finished_ok, job, started, step, then
 
 TRIGGER = Trigger("manual", "annotation", "2026-11-24T10:00:00Z", "1")
 

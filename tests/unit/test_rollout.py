@@ -38,7 +38,6 @@ class Driver:
         self.stable_count = 0.0
         self.canary_count = 0.0
         self.canary_errors = 0.0
-        self.previous: tuple[dict, dict] | None = None
 
     def step(self, at: dt.timedelta, **observed) -> rollout.Step:
         seen = Observation(**{"canary_ready": True, **observed})
@@ -52,10 +51,7 @@ class Driver:
         self.canary_count += n - canary_errors
         self.canary_errors += canary_errors
         stable, canary = metrics(self.stable_count), metrics(self.canary_count, self.canary_errors)
-        before = self.previous or (None, None)
-        self.previous = (stable, canary)  # what the shell keeps in memory between scrapes
-        return self.step(at, stable_metrics=stable, canary_metrics=canary, stable_baseline=before[0],
-                         canary_baseline=before[1], **observed)
+        return self.step(at, stable_metrics=stable, canary_metrics=canary, **observed)
 
 
 M = dt.timedelta(minutes=1)
@@ -307,3 +303,38 @@ def test_one_slow_request_in_a_small_window_is_not_a_slow_version():
             "classes": {"yes": 600.0, "no": 1400.0}}
     slow_tail = analysis.judge_window(spec, stable, many, empty, empty)
     assert next(m for m in slow_tail.measurements if m.name == "latency").message.startswith("canary p99")
+
+
+def test_a_restarted_operator_judges_the_same_window_from_the_baseline_in_status():
+    """The scrape that starts a window is kept in the rollout record, not in the operator's memory."""
+    import json
+
+    driver = Driver()
+    driver.step(0 * M)
+    driver.traffic(1 * M)  # the first scrape: the window's start
+    assert driver.state["lastAnalysis"]["result"] == analysis.INCONCLUSIVE
+    assert driver.state["baseline"]["canary"]["requests"]["200"] == 100
+    restarted = Driver()
+    restarted.state = json.loads(json.dumps(driver.state))  # status as the API server stores it
+    restarted.stable_count, restarted.canary_count = driver.stable_count, driver.canary_count
+    judged = restarted.traffic(2 * M)
+    assert judged.state["lastAnalysis"]["result"] == analysis.PASSED  # 100 requests each in the window
+
+
+@pytest.mark.parametrize("table", [
+    ({"yes": 30, "no": 70}, {"yes": 30, "no": 70}),
+    ({"yes": 30, "no": 70}, {"yes": 45, "no": 55}),
+    ({"a": 500, "b": 300, "c": 200}, {"a": 430, "b": 340, "c": 230}),
+    ({"a": 5000, "b": 10}, {"a": 4000, "b": 900}),  # a p-value far below 1e-100
+    ({"a": 12.5, "b": 3.25, "c": 0}, {"a": 10, "b": 7, "c": 2}),
+])
+def test_the_class_mix_test_agrees_with_scipy(table):
+    """The operator computes Pearson's chi-squared with mpmath; SciPy (in the workload, not the operator)
+    is the reference."""
+    from scipy.stats import chi2_contingency
+
+    left, right = table
+    keys = sorted(set(left) | set(right))
+    expected = chi2_contingency([[left.get(k, 0) for k in keys], [right.get(k, 0) for k in keys]],
+                                correction=False).pvalue
+    assert analysis.same_classes_pvalue(left, right) == pytest.approx(expected, rel=1e-9, abs=1e-300)

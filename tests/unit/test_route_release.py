@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jsonpatch
 
-from retrain_operator.core import serving
+from retrain_operator.core import routes
 from retrain_operator.core.release import route_release
 
 from .policies import spec
@@ -32,7 +32,7 @@ def gateway_route(weight: int, mirror: bool) -> dict:
 
 def test_an_httproute_mid_rollout_gets_stable_only_and_loses_our_mirror():
     route = gateway_route(50, mirror=True)
-    released = _apply(route, serving.httproute_release(route, STABLE, CANARY))
+    released = _apply(route, routes.httproute_release(route, STABLE, CANARY))
     rule = released["spec"]["rules"][0]
     assert rule["backendRefs"] == [{"name": STABLE, "port": 8080, "weight": 100}]
     assert [f["type"] for f in rule["filters"]] == ["RequestHeaderModifier"]  # the user's filter stays
@@ -41,7 +41,7 @@ def test_an_httproute_mid_rollout_gets_stable_only_and_loses_our_mirror():
 
 def test_an_httproute_the_operator_never_weighted_needs_no_patch():
     route = {"spec": {"rules": [{"backendRefs": [{"name": STABLE, "port": 8080, "weight": 100}]}]}}
-    assert serving.httproute_release(route, STABLE, CANARY) == []
+    assert routes.httproute_release(route, STABLE, CANARY) == []
 
 
 def test_a_virtualservice_mid_rollout_gets_stable_only_and_loses_our_mirror():
@@ -50,7 +50,7 @@ def test_a_virtualservice_mid_rollout_gets_stable_only_and_loses_our_mirror():
                    {"destination": {"host": f"{CANARY}.ml.svc.cluster.local"}, "weight": 30}],
          "mirror": {"host": f"{CANARY}.ml.svc.cluster.local"}},
         {"route": [{"destination": {"host": "docs"}}]}]}}
-    released = _apply(service, serving.virtualservice_release(service, STABLE, CANARY))
+    released = _apply(service, routes.virtualservice_release(service, STABLE, CANARY))
     http = released["spec"]["http"][0]
     assert http["route"] == [{"destination": {"host": f"{STABLE}.ml.svc.cluster.local"}, "weight": 100}]
     assert "mirror" not in http

@@ -8,7 +8,7 @@ import jsonpatch
 
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
-from retrain_operator.core import serving
+from retrain_operator.core import routes, serving
 from retrain_operator.core.jobs import PolicyRef
 
 REF = PolicyRef("churn", "ml", "uid-1")
@@ -71,7 +71,7 @@ ROUTE = {"spec": {"parentRefs": [{"name": "gw"}], "rules": [
 
 
 def test_httproute_weights_change_only_our_backends_and_leave_the_rest_alone():
-    operations = serving.httproute_patch(ROUTE, "churn-model-stable", "churn-model-canary", 20, 9000)
+    operations = routes.httproute_patch(ROUTE, "churn-model-stable", "churn-model-canary", 20, 9000)
     patched = jsonpatch.apply_patch(copy.deepcopy(ROUTE), operations)
     first, second = patched["spec"]["rules"]
     assert first["backendRefs"] == [{"name": "churn-model-stable", "port": 9000, "weight": 80},
@@ -79,12 +79,12 @@ def test_httproute_weights_change_only_our_backends_and_leave_the_rest_alone():
     assert first["matches"] == ROUTE["spec"]["rules"][0]["matches"]
     assert first["filters"] == ROUTE["spec"]["rules"][0]["filters"]
     assert second == ROUTE["spec"]["rules"][1] and patched["spec"]["parentRefs"] == [{"name": "gw"}]
-    assert serving.httproute_weights(patched, "churn-model-stable", "churn-model-canary") == [(80, 20)]
-    again = serving.httproute_patch(patched, "churn-model-stable", "churn-model-canary", 20, 9000)
+    assert routes.httproute_weights(patched, "churn-model-stable", "churn-model-canary") == [(80, 20)]
+    again = routes.httproute_patch(patched, "churn-model-stable", "churn-model-canary", 20, 9000)
     assert again == []  # idempotent: nothing to do
-    back = jsonpatch.apply_patch(patched, serving.httproute_patch(patched, "churn-model-stable",
+    back = jsonpatch.apply_patch(patched, routes.httproute_patch(patched, "churn-model-stable",
                                                                    "churn-model-canary", 0, 9000))
-    assert serving.httproute_weights(back, "churn-model-stable", "churn-model-canary") == [(100, 0)]
+    assert routes.httproute_weights(back, "churn-model-stable", "churn-model-canary") == [(100, 0)]
     assert operations[0]["op"] == "test"  # guarded against concurrent edits
 
 
@@ -93,7 +93,7 @@ def test_virtualservice_weights_on_destinations_to_our_services():
         {"match": [{"uri": {"prefix": "/predict"}}], "retries": {"attempts": 3},
          "route": [{"destination": {"host": "churn-model-stable.ml.svc.cluster.local", "port": {"number": 9000}}}]},
         {"route": [{"destination": {"host": "legacy"}}]}]}}
-    patched = jsonpatch.apply_patch(copy.deepcopy(service), serving.virtualservice_patch(
+    patched = jsonpatch.apply_patch(copy.deepcopy(service), routes.virtualservice_patch(
         service, "churn-model-stable", "churn-model-canary", 30, 9000))
     first = patched["spec"]["http"][0]
     assert first["route"] == [
@@ -103,20 +103,20 @@ def test_virtualservice_weights_on_destinations_to_our_services():
 
 
 def test_the_shadow_step_adds_our_request_mirror_next_to_the_users_filters_and_removes_only_it():
-    operations = serving.httproute_patch(ROUTE, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True)
+    operations = routes.httproute_patch(ROUTE, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True)
     mirrored = jsonpatch.apply_patch(copy.deepcopy(ROUTE), operations)
     filters = mirrored["spec"]["rules"][0]["filters"]
     assert filters[0] == ROUTE["spec"]["rules"][0]["filters"][0]
     assert filters[1] == {"type": "RequestMirror",
                           "requestMirror": {"backendRef": {"name": "churn-model-canary", "port": 9000}}}
     assert "filters" not in mirrored["spec"]["rules"][1]
-    live = jsonpatch.apply_patch(copy.deepcopy(mirrored), serving.httproute_patch(
+    live = jsonpatch.apply_patch(copy.deepcopy(mirrored), routes.httproute_patch(
         mirrored, "churn-model-stable", "churn-model-canary", 10, 9000, mirror=False))
     assert live["spec"]["rules"][0]["filters"] == ROUTE["spec"]["rules"][0]["filters"]
     bare = {"spec": {"rules": [{"backendRefs": [{"name": "churn-model-stable", "port": 9000}]}]}}
-    on = jsonpatch.apply_patch(copy.deepcopy(bare), serving.httproute_patch(
+    on = jsonpatch.apply_patch(copy.deepcopy(bare), routes.httproute_patch(
         bare, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True))
-    off = jsonpatch.apply_patch(copy.deepcopy(on), serving.httproute_patch(
+    off = jsonpatch.apply_patch(copy.deepcopy(on), routes.httproute_patch(
         on, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=False))
     assert "filters" not in off["spec"]["rules"][0]  # no empty list left behind
 
@@ -125,10 +125,10 @@ def test_the_istio_shadow_step_sets_mirror_only_where_the_user_has_none():
     service = {"spec": {"http": [
         {"route": [{"destination": {"host": "churn-model-stable"}}]},
         {"mirror": {"host": "audit"}, "route": [{"destination": {"host": "churn-model-stable"}}]}]}}
-    on = jsonpatch.apply_patch(copy.deepcopy(service), serving.virtualservice_patch(
+    on = jsonpatch.apply_patch(copy.deepcopy(service), routes.virtualservice_patch(
         service, "churn-model-stable", "churn-model-canary", 0, 9000, mirror=True))
     assert on["spec"]["http"][0]["mirror"] == {"host": "churn-model-canary"}
     assert on["spec"]["http"][1]["mirror"] == {"host": "audit"}
-    off = jsonpatch.apply_patch(copy.deepcopy(on), serving.virtualservice_patch(
+    off = jsonpatch.apply_patch(copy.deepcopy(on), routes.virtualservice_patch(
         on, "churn-model-stable", "churn-model-canary", 10, 9000, mirror=False))
     assert "mirror" not in off["spec"]["http"][0] and off["spec"]["http"][1]["mirror"] == {"host": "audit"}

@@ -43,9 +43,9 @@ from retrain_trainer import train
 from retrain_trainer.errors import EXIT_CONFIG, ConfigError, classify
 from retrain_trainer.serving import loaded
 
+from .decisions import MANIFEST, job, started, step
 from .policies import spec
-from .test_decide import MANIFEST, job, started, step
-from .test_serving_truth import DIGEST, NOW, URI, recorded, verified
+from .test_decision_verify import DIGEST, NOW, URI, recorded, verified
 
 SIGNING = {"publicKeySecret": {"name": "model-signing-public"}, "privateKeySecret": {"name": "model-signing"}}
 POLICY = PolicyRef(name="churn", namespace="ml", uid="uid-1")

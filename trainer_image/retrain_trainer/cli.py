@@ -14,7 +14,7 @@ from pathlib import Path
 from retrain_contract.api.names import ENV_RUN_CONFIG
 
 from . import compare
-from .errors import EXIT_CONFIG, EXIT_OK, ConfigError, classify
+from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, classify
 
 TERMINATION_LOG = Path("/dev/termination-log")
 log = logging.getLogger("retrain_trainer")
@@ -60,7 +60,7 @@ def _execute(args: argparse.Namespace, parse, run, where) -> int:
         result = run(config)
     except Exception as error:
         code, reason = classify(error)
-        if code == 1:
+        if code == EXIT_UNEXPECTED:
             log.exception("unexpected failure")
         _report_failure(None if config is None else (lambda: where(config)), code, reason, str(error))
         return code

@@ -12,11 +12,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from retrain_contract.artifacts.errors import DataError
-from retrain_contract.artifacts.objects import DataObject, open_object
+from retrain_contract.artifacts.objects import DataObject, read_object
 
 
 def read_table(client: Any, obj: DataObject) -> pa.Table:
-    data = open_object(client, obj).read()
+    data = read_object(client, obj)
     try:
         if obj.format == "parquet":
             return pq.read_table(io.BytesIO(data))
@@ -31,7 +31,7 @@ def read_table(client: Any, obj: DataObject) -> pa.Table:
 
 def iter_batches(client: Any, obj: DataObject, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
     """An object's rows as record batches: Parquet by row group, CSV by block (memory ~ one object's bytes)."""
-    data = open_object(client, obj).read()
+    data = read_object(client, obj)
     yield from batches_from_bytes(data, obj.uri, obj.format, obj.key.endswith(".gz"), batch_size)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from ..failures import S3_ERRORS, is_missing_object, storage_error
 from .errors import DataError
-from .s3 import storage_error
 from .uris import parse_s3_uri
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -42,17 +41,33 @@ def list_data_objects(client: Any, uri: str) -> list[DataObject]:
                     objects.append(DataObject(f"s3://{bucket}/{item['Key']}", bucket, item["Key"],
                                               item["ETag"].strip('"'), item["Size"], item["LastModified"]))
         return sorted(objects, key=lambda o: o.key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+    except S3_ERRORS as error:
+        if is_missing_object(error):
             raise DataError(f"{uri} does not exist") from error
-        raise storage_error(error, f"listing {uri}") from error
-    except BotoCoreError as error:
         raise storage_error(error, f"listing {uri}") from error
 
 
 def open_object(client: Any, obj: DataObject, **kwargs: Any) -> Any:
-    """The object's body (a stream); a ranged read with Range=..."""
+    """The object's body (a stream); a ranged read with Range=... Reading the stream can fail too:
+    read it with read_object / read_chunks."""
     try:
         return client.get_object(Bucket=obj.bucket, Key=obj.key, **kwargs)["Body"]
-    except (BotoCoreError, ClientError) as error:
+    except S3_ERRORS as error:
+        raise storage_error(error, f"reading {obj.uri}") from error
+
+
+def read_object(client: Any, obj: DataObject, **kwargs: Any) -> bytes:
+    """The object's bytes (or a Range of them); a connection lost mid-body is a StorageError too."""
+    body = open_object(client, obj, **kwargs)
+    try:
+        return body.read()
+    except S3_ERRORS as error:
+        raise storage_error(error, f"reading {obj.uri}") from error
+
+
+def read_chunks(stream: Any, obj: DataObject, size: int = 1 << 20) -> Iterator[bytes]:
+    """A body read piece by piece (memory: one piece), errors mid-body as StorageError."""
+    try:
+        yield from iter(lambda: stream.read(size), b"")
+    except S3_ERRORS as error:
         raise storage_error(error, f"reading {obj.uri}") from error

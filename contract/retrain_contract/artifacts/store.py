@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from ..failures import S3_ERRORS, is_missing_object, refused_precondition, storage_error
 from .checksums import sha256_bytes
-from .errors import ChecksumMismatchError, StorageError, VersionExistsError
+from .errors import CORRUPT_ARTIFACT, ChecksumMismatchError, StorageError, VersionExistsError
 from .layout import ERROR_FILE, MANIFEST_FILE
-from .s3 import storage_error
 
 
 def encode_manifest(manifest: dict[str, Any]) -> bytes:
     """manifest.json's bytes as written: what its digest and signature are computed over."""
     return json.dumps(manifest, indent=2, sort_keys=True).encode()
-
-
-def _missing(error: ClientError) -> bool:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    return code in {"NoSuchKey", "404", "NotFound"}
 
 
 class ArtifactStore:
@@ -31,7 +24,7 @@ class ArtifactStore:
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
-        except (BotoCoreError, ClientError) as error:
+        except S3_ERRORS as error:
             raise storage_error(error, f"writing s3://{self.bucket}/{key}") from error
 
     def put_manifest(self, key: str, manifest: dict[str, Any] | bytes) -> None:
@@ -42,21 +35,17 @@ class ArtifactStore:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
                                    IfNoneMatch="*")
-        except ClientError as error:
-            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+        except S3_ERRORS as error:
+            if refused_precondition(error):
                 raise VersionExistsError(f"s3://{self.bucket}/{key} already exists") from error
-            raise storage_error(error, f"writing s3://{self.bucket}/{key}") from error
-        except BotoCoreError as error:
             raise storage_error(error, f"writing s3://{self.bucket}/{key}") from error
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if _missing(error):
+        except S3_ERRORS as error:
+            if is_missing_object(error):
                 return None
-            raise storage_error(error, f"reading s3://{self.bucket}/{key}") from error
-        except BotoCoreError as error:
             raise storage_error(error, f"reading s3://{self.bucket}/{key}") from error
 
     def get_json(self, key: str) -> dict[str, Any] | None:
@@ -66,7 +55,7 @@ class ArtifactStore:
         try:
             return json.loads(data)
         except json.JSONDecodeError as error:
-            raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not JSON: {error}") from error
+            raise StorageError(CORRUPT_ARTIFACT, f"s3://{self.bucket}/{key} is not JSON: {error}") from error
 
     def read_manifest(self, version_prefix: str) -> dict[str, Any] | None:
         """The manifest, or None: a version without one is unfinished, whatever else is there."""
@@ -87,9 +76,9 @@ class ArtifactStore:
         try:
             manifest = json.loads(data)
         except json.JSONDecodeError as error:
-            raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not JSON: {error}") from error
+            raise StorageError(CORRUPT_ARTIFACT, f"s3://{self.bucket}/{key} is not JSON: {error}") from error
         if not isinstance(manifest, dict):
-            raise StorageError("CorruptArtifact", f"s3://{self.bucket}/{key} is not a JSON object")
+            raise StorageError(CORRUPT_ARTIFACT, f"s3://{self.bucket}/{key} is not a JSON object")
         return manifest, data
 
     def read_error(self, version_prefix: str) -> dict[str, Any] | None:

@@ -1,21 +1,21 @@
-"""The operator's Prometheus metrics, derived from each decision's Events and status.
+"""The operator's Prometheus metrics, from each decision's typed outcomes and the status it wrote.
 
-Counting from Events (not from scattered calls) keeps metrics and `kubectl describe` in
-agreement: every run that a metric counts has an Event a person can read. Gauges are read off
-the status the decision wrote, so they show what `kubectl get` shows.
+Counters count the outcomes the decision returns with its Events (a run started, finished,
+skipped; a drift check; a rollout's end), so every counted run has an Event a person can read.
+Gauges are read off the status the decision wrote, so they show what `kubectl get` shows.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from ..core.rollout import FINAL as ROLLOUT_ENDS
+from ..core import rollout
+from ..core.decision.outcomes import DriftChecked, Outcome, RolloutEnded, RunFinished, RunSkipped, RunStarted
 from ..core.runs import version_index
-from ..core.timeutil import from_rfc3339
 
 RUNS_STARTED = Counter(
     "retrain_runs_started_total", "Training runs started", ["namespace", "policy", "trigger"])
@@ -49,46 +49,34 @@ ROLLOUTS = Counter(
     ["namespace", "policy", "outcome"])
 
 PHASES = ("Pending", "Training", "RollingOut", "Ready", "Degraded", "Blocked", "Invalid", "Suspended")
-# The Event that ends a run, and the outcome it means when status.lastRun has no phase.
-RUN_ENDS = {"RunSucceeded": "succeeded", "RunFailed": "failed", "GateFailed": "rejected",
-            "GateInconclusive": "rejected"}
-DRIFT_RESULTS = {"DriftDetected": "drift", "NoDrift": "no_drift", "DriftCheckFailed": "failed"}
 # Features with a gauge, per policy: a feature that leaves the top of a later check loses its series.
 _features: dict[tuple[str, str], set[str]] = {}
 
 
-class EventLike(Protocol):
-    type: str
-    reason: str
-    message: str
-
-
-def record(namespace: str, policy: str, before: Mapping[str, Any], status: Mapping[str, Any],
-           events: Iterable[EventLike]) -> None:
-    """Update every metric from one decision: its Events, and the status before and after it."""
+def record(namespace: str, policy: str, status: Mapping[str, Any], outcomes: Iterable[Outcome]) -> None:
+    """Update every metric from one decision: counters from what it did, gauges from the status it wrote."""
     labels = {"namespace": namespace, "policy": policy}
-    for event in events:
-        if event.reason == "RunStarted":
-            trigger = ((status.get("activeRun") or {}).get("trigger") or {}).get("type", "unknown")
-            RUNS_STARTED.labels(trigger=trigger, **labels).inc()
-        elif event.reason in RUN_ENDS:
-            last = status.get("lastRun") or {}
-            outcome = str(last.get("phase") or RUN_ENDS[event.reason]).lower()
-            RUNS_FINISHED.labels(trigger=str(last.get("trigger") or "unknown"), outcome=outcome, **labels).inc()
-            started, finished = from_rfc3339(last.get("startedAt")), from_rfc3339(last.get("finishedAt"))
-            if started and finished:
-                TRAINING_DURATION.labels(**labels).observe((finished - started).total_seconds())
-        elif event.reason == "RunSkipped":
+    for outcome in outcomes:
+        if isinstance(outcome, RunStarted):
+            RUNS_STARTED.labels(trigger=outcome.trigger, **labels).inc()
+        elif isinstance(outcome, RunFinished):
+            RUNS_FINISHED.labels(trigger=outcome.trigger, outcome=outcome.outcome, **labels).inc()
+            if outcome.seconds is not None:
+                TRAINING_DURATION.labels(**labels).observe(outcome.seconds)
+        elif isinstance(outcome, RunSkipped):
             RUNS_SKIPPED.labels(**labels).inc()
-        elif event.reason in DRIFT_RESULTS:
-            DRIFT_CHECKS.labels(result=DRIFT_RESULTS[event.reason], **labels).inc()
+        elif isinstance(outcome, DriftChecked):
+            DRIFT_CHECKS.labels(result=outcome.result, **labels).inc()
+        elif isinstance(outcome, RolloutEnded):
+            ROLLOUTS.labels(outcome=outcome.outcome, **labels).inc()
     current = (status.get("currentModel") or {}).get("version")
     if current:
         CURRENT_VERSION.labels(**labels).set(version_index(current))
     for phase in PHASES:
         PHASE.labels(phase=phase, **labels).set(1 if status.get("phase") == phase else 0)
     _record_drift(labels, status.get("drift") or {})
-    _record_rollout(labels, before.get("rollout") or {}, status.get("rollout") or {})
+    rolling = status.get("rollout") or {}
+    CANARY_WEIGHT.labels(**labels).set(int(rolling.get("weight") or 0) if rollout.is_active(rolling) else 0)
 
 
 def _record_drift(labels: dict[str, str], drift: Mapping[str, Any]) -> None:
@@ -102,15 +90,6 @@ def _record_drift(labels: dict[str, str], drift: Mapping[str, Any]) -> None:
     for name, score in scores.items():
         DRIFT_FEATURE_SCORE.labels(feature=name, **labels).set(score)
     _features[key] = set(scores)
-
-
-def _record_rollout(labels: dict[str, str], before: Mapping[str, Any], rolling: Mapping[str, Any]) -> None:
-    phase = rolling.get("phase")
-    CANARY_WEIGHT.labels(**labels).set(0 if not rolling or phase in ROLLOUT_ENDS else int(rolling.get("weight") or 0))
-    ended_now = phase in ROLLOUT_ENDS and (before.get("version") != rolling.get("version")
-                                            or before.get("phase") not in ROLLOUT_ENDS)
-    if ended_now:
-        ROLLOUTS.labels(outcome=phase, **labels).inc()
 
 
 def forget(namespace: str, policy: str) -> None:

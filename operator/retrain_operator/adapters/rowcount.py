@@ -18,7 +18,7 @@ from thriftpy2.protocol import TCompactProtocolFactory
 from thriftpy2.utils import deserialize
 
 from retrain_contract.artifacts.errors import DataError
-from retrain_contract.artifacts.objects import DataObject, open_object
+from retrain_contract.artifacts.objects import DataObject, open_object, read_chunks, read_object
 
 _PARQUET_TAIL = 8  # 4-byte footer length + "PAR1"
 # Only FileMetaData.num_rows (field 3 of parquet.thrift); the decoder skips every other field.
@@ -46,20 +46,24 @@ def count_rows(client: Any, obj: DataObject) -> int:
     if obj.format == "parquet":
         if obj.size < 12:
             raise DataError(f"{obj.uri} is not a Parquet file (too small)")
-        tail = open_object(client, obj, Range=f"bytes=-{_PARQUET_TAIL}").read()
+        tail = read_object(client, obj, Range=f"bytes=-{_PARQUET_TAIL}")
         if tail[4:] != b"PAR1":
             raise DataError(f"{obj.uri} is not a Parquet file (no PAR1 footer)")
         (footer_length,) = struct.unpack("<I", tail[:4])
         if footer_length + _PARQUET_TAIL > obj.size:
             raise DataError(f"{obj.uri} has a corrupt Parquet footer (longer than the file)")
-        footer = open_object(client, obj, Range=f"bytes=-{footer_length + _PARQUET_TAIL}").read()
+        footer = read_object(client, obj, Range=f"bytes=-{footer_length + _PARQUET_TAIL}")
         return parquet_footer_rows(footer[:footer_length], obj.uri)
     body = open_object(client, obj)
     stream = gzip.GzipFile(fileobj=body) if obj.key.endswith(".gz") else body
     lines, last = 0, b"\n"
-    for chunk in iter(lambda: stream.read(1 << 20), b""):
-        lines += chunk.count(b"\n")
-        last = chunk[-1:]
+    try:
+        for chunk in read_chunks(stream, obj):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    except (OSError, EOFError) as error:  # not gzip, or cut short
+        raise DataError(f"{obj.uri} cannot be read as {'gzipped ' if obj.key.endswith('.gz') else ''}CSV: "
+                        f"{error}") from error
     if last != b"\n":
         lines += 1
     return max(lines - 1, 0)  # minus the header

@@ -11,13 +11,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.client import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.checksums import sha256_bytes
-from retrain_contract.artifacts.errors import StorageError
+from retrain_contract.artifacts.errors import (
+    ACCESS_DENIED,
+    BUCKET_NOT_FOUND,
+    CORRUPT_ARTIFACT,
+    STORAGE_UNREACHABLE,
+    StorageError,
+)
 from retrain_contract.artifacts.identity import foreign_to_policy
 from retrain_contract.artifacts.layout import (
     ERROR_FILE,
@@ -31,6 +35,7 @@ from retrain_contract.artifacts.objects import list_data_objects
 from retrain_contract.artifacts.signature import signature_problem
 from retrain_contract.artifacts.store import ArtifactStore
 from retrain_contract.artifacts.uris import parse_s3_uri
+from retrain_contract.failures import S3_ERRORS, s3_failure
 
 from ..core.observed import ArtifactOutcome, DriftOutcome
 from .rowcount import count_rows
@@ -90,19 +95,14 @@ class PolicyStorage:
         bucket = self.spec.storage.bucket
         try:
             self.client.head_bucket(Bucket=bucket)
-        except EndpointConnectionError as error:
-            return "StorageUnreachable", f"cannot reach S3 endpoint: {error}"
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in {"404", "NoSuchBucket", "NotFound"} or status == 404:
-                return "BucketNotFound", f"bucket {bucket!r} does not exist"
-            if code in {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"} \
-                    or status == 403:
-                return "AccessDenied", f"the credentials in the Secret cannot access bucket {bucket!r}"
-            return "StorageError", f"bucket {bucket!r}: {code or error}"
-        except BotoCoreError as error:
-            return "StorageUnreachable", f"cannot reach S3: {error}"
+        except S3_ERRORS as error:
+            failure = s3_failure(error)
+            message = {
+                STORAGE_UNREACHABLE: f"cannot reach S3: {error}",
+                BUCKET_NOT_FOUND: f"bucket {bucket!r} does not exist",
+                ACCESS_DENIED: f"the credentials in the Secret cannot access bucket {bucket!r}",
+            }.get(failure.reason, f"bucket {bucket!r}: {failure.summary}")
+            return failure.reason, message
         return None
 
     def _unverifiable(self) -> str | None:
@@ -150,7 +150,7 @@ class PolicyStorage:
         except ValueError as error:
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=str(error))
         except StorageError as error:
-            if error.reason == "CorruptArtifact":  # read fine, but not what was recorded: a finding
+            if error.reason == CORRUPT_ARTIFACT:  # read fine, but not what was recorded: a finding
                 return ArtifactOutcome(manifest=None, problems=(error.message,), uri=uri)
             return ArtifactOutcome(manifest=None, uri=uri, storage_error=f"{error.reason}: {error.message}")
         return ArtifactOutcome(manifest=manifest, problems=problems, uri=uri,
@@ -241,13 +241,6 @@ def credentials_from_secret(spec: PolicySpec, secret: dict[str, Any] | None, nam
     return values, None
 
 
-# Seconds, not minutes: one try and one retry, so a silent endpoint holds a thread ~25 s at most
-# (botocore's old "max_attempts": 3 meant 4 tries of 30 s each). A read of a large file still
-# progresses: read_timeout bounds each wait for bytes, not the whole transfer.
-OPERATOR_S3_CONFIG = Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 2, "mode": "standard"},
-                            connect_timeout=3, read_timeout=10)
-
-
 def storage_endpoint(spec: PolicySpec, endpoint: str | None = None) -> EndpointKey:
     """The storage bulkhead's key (adapters/bulkhead.py): calls queue only behind calls to the same endpoint."""
     return EndpointKey(endpoint or spec.storage.endpoint or "", spec.storage.region or "")
@@ -256,8 +249,6 @@ def storage_endpoint(spec: PolicySpec, endpoint: str | None = None) -> EndpointK
 def client_for(spec: PolicySpec, credentials: dict[str, str], endpoint: str | None = None) -> Any:
     """An S3 client for the policy's storage; `endpoint` overrides the spec's (e.g. a port-forward).
 
-    Reused per endpoint, region and credentials (adapters/s3clients.py); call it off the event loop."""
-    key = storage_endpoint(spec, endpoint)
-    return CLIENTS.get(key, credentials, lambda session: session.client(
-        "s3", endpoint_url=key.endpoint or None, region_name=spec.storage.region, config=OPERATOR_S3_CONFIG,
-        **credentials))
+    Reused per endpoint, region and credentials, with the operator's timeouts (adapters/s3clients.py);
+    call it off the event loop."""
+    return CLIENTS.get(storage_endpoint(spec, endpoint), credentials)

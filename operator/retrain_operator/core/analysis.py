@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import mpmath
 from prometheus_client.parser import text_string_to_metric_families
 
 from retrain_contract.api.spec import AnalysisSpec
@@ -102,17 +103,31 @@ def _js_distance(left: dict[str, float], right: dict[str, float]) -> float:
     return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
 
 
-def _same_classes_pvalue(left: dict[str, float], right: dict[str, float]) -> float:
-    """p-value of 'both versions predict the classes in the same proportions' (chi-squared)."""
-    from scipy.stats import chi2_contingency
+def render_query(template: str, stable: str, canary: str, namespace: str) -> str:
+    """A Prometheus query of the policy with its placeholders filled: {{version}} (the stable
+    version), {{canaryVersion}} and {{namespace}}. Values are substituted as they are: versions
+    (`v12`) and namespaces (DNS labels) need no quoting inside PromQL label matchers."""
+    return (template.replace("{{version}}", stable).replace("{{canaryVersion}}", canary)
+            .replace("{{namespace}}", namespace))
 
+
+def same_classes_pvalue(left: dict[str, float], right: dict[str, float]) -> float:
+    """p-value of 'both versions predict the classes in the same proportions': Pearson's chi-squared
+    test of the 2 x k table (no continuity correction), its tail from mpmath's regularized
+    incomplete gamma function, so that the operator needs no SciPy."""
     keys = sorted(k for k in set(left) | set(right) if left.get(k, 0) + right.get(k, 0) > 0)
     if len(keys) < 2:
         return 1.0
-    table = [[left.get(k, 0.0) for k in keys], [right.get(k, 0.0) for k in keys]]
-    if min(sum(row) for row in table) <= 0:
+    table = [[float(left.get(k, 0.0)) for k in keys], [float(right.get(k, 0.0)) for k in keys]]
+    rows = [sum(row) for row in table]
+    if min(rows) <= 0:
         return 1.0
-    return float(chi2_contingency(table, correction=False).pvalue)
+    columns = [table[0][i] + table[1][i] for i in range(len(keys))]
+    total = sum(rows)
+    statistic = sum((table[r][c] - rows[r] * columns[c] / total) ** 2 / (rows[r] * columns[c] / total)
+                    for r in range(2) for c in range(len(keys)))
+    freedom = len(keys) - 1
+    return float(mpmath.gammainc(freedom / 2, statistic / 2, mpmath.inf, regularized=True))
 
 
 @dataclass(frozen=True)
@@ -188,7 +203,7 @@ def judge_window(spec: AnalysisSpec, stable_now: Snapshot, canary_now: Snapshot,
         # say little about a distribution, and judging every window anew would raise false alarms
         # with each look. Like the drift verdicts, a shift counts when it is large *and* significant.
         shift = _js_distance(canary_classes, stable_classes)
-        pvalue = _same_classes_pvalue(canary_classes, stable_classes)
+        pvalue = same_classes_pvalue(canary_classes, stable_classes)
         shifted = shift > spec.max_prediction_shift and pvalue < SHIFT_PVALUE
         measurements.append(Measurement(
             "predictions", FAILED if shifted else PASSED,

@@ -31,7 +31,6 @@ FIELD = "applyErrors"
 # Condition and Event reasons.
 JOB_REJECTED = "JobRejected"
 SERVING_REJECTED = "ServingObjectRejected"
-ROUTE_NOT_FOUND = "RouteNotFound"
 ACCEPTED = "Accepted"
 
 BACKOFF_BASE = 15.0  # seconds before the first retry
@@ -126,21 +125,31 @@ def record(status: Status, failure: ApplyFailure, now: dt.datetime, generation: 
     return result
 
 
+def without(entries: dict[str, Any] | None, step: str) -> dict[str, Any] | None:
+    """The records without `step` (its write went through); None when none are left."""
+    kept = {name: entry for name, entry in (entries or {}).items() if name != step}
+    return kept or None
+
+
 def clear(status: Status, step: str) -> Status:
     """A new status without the record of `step` (its write went through)."""
     if step not in records(status):
         return status
     result = copy.deepcopy(status)
-    entries = records(result)
-    entries.pop(step, None)
-    result[FIELD] = entries or None
+    result[FIELD] = without(records(result), step)
     return result
+
+
+def current(entries: dict[str, Any] | None, generation: int) -> dict[str, Any] | None:
+    """The records of this generation: after a spec change every write is tried afresh."""
+    kept = {step: entry for step, entry in (entries or {}).items() if entry.get("observedGeneration") == generation}
+    return kept or None
 
 
 def expire(status: Status, generation: int) -> Status:
     """Forget records of an older generation: after a spec change every write is tried afresh."""
     entries = records(status)
-    kept = {step: entry for step, entry in entries.items() if entry.get("observedGeneration") == generation}
+    kept = current(entries, generation) or {}
     if kept == entries:
         return status
     result = copy.deepcopy(status)
@@ -148,13 +157,19 @@ def expire(status: Status, generation: int) -> Status:
     return result
 
 
-def waiting(status: Status, step: str, now: dt.datetime, generation: int) -> dict[str, Any] | None:
+def waiting_entry(entries: dict[str, Any] | None, step: str, now: dt.datetime,
+                  generation: int) -> dict[str, Any] | None:
     """The record of `step` while its next attempt is not due yet; None when the step may be tried now."""
-    entry = records(status).get(step)
+    entry = (entries or {}).get(step)
     if not entry or entry.get("observedGeneration") != generation:
         return None
     due = from_rfc3339(entry.get("nextAttemptAt"))
     return entry if due is not None and due > now else None
+
+
+def waiting(status: Status, step: str, now: dt.datetime, generation: int) -> dict[str, Any] | None:
+    """The record of `step` while its next attempt is not due yet; None when the step may be tried now."""
+    return waiting_entry(records(status), step, now, generation)
 
 
 def seconds_to_next_attempt(status: Status, now: dt.datetime) -> float | None:

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from retrain_contract import failures
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 
@@ -18,7 +19,7 @@ from .runs import Trigger, job_name, version_index
 
 # Exit codes of the trainer contract that no retry can fix: config (2), data (3) errors and a
 # version that exists but is not this run's (5, VersionConflict).
-NON_RETRYABLE_EXIT_CODES = [2, 3, 5]
+NON_RETRYABLE_EXIT_CODES = list(failures.NON_RETRYABLE_EXIT_CODES)  # podFailurePolicy: no retry
 DEFAULT_COMMAND = ["retrain-trainer"]
 DEFAULT_ARGS = ["train"]
 ANNOTATION_RUN = f"{names.GROUP}/run-record"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrain_contract.api import names
+from retrain_contract.api.spec import PolicySpec
 
 from .jobs import ANNOTATION_RUN, LABEL_DRIFT_CHECK
 from .runs import Trigger, version_index
@@ -132,6 +133,10 @@ class ServingView:
 
     stable: dict[str, Any] | None = None
     canary: dict[str, Any] | None = None
+    # The user's HTTPRoute / VirtualService named in spec.serving.router, when one is; `route_missing`
+    # when the API server says it does not exist (or its kind is not installed).
+    route: dict[str, Any] | None = None
+    route_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,13 +147,12 @@ class MetricsView:
     canary: dict[str, Any]
     queries: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None  # the scrape failed: the window is inconclusive
-    stable_baseline: dict[str, Any] | None = None  # the previous scrape of this rollout, if the shell has one
-    canary_baseline: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Observed:
     spec_problems: tuple[str, ...] = ()
+    spec: PolicySpec | None = None  # the spec, parsed once when it is valid (decide parses it if absent)
     # A dependency the policy names but that is not usable: (reason, message).
     dependency_problem: tuple[str, str] | None = None
     jobs: tuple[JobView, ...] = ()

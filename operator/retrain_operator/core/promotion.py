@@ -15,9 +15,10 @@ from typing import Any
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 
-from . import rollout, serving
+from . import rollout, routes, serving
 from .jobs import PolicyRef
 from .observed import Observed
+from .status import PolicyStatus, RolloutRecord, ServingStatus
 
 
 @dataclass(frozen=True)
@@ -50,32 +51,39 @@ def commands(annotations: dict[str, str]) -> rollout.Commands:
                             pause=(annotations.get(names.ANNOTATION_PAUSE) or "").lower() == "true")
 
 
-def rollout_active(status: dict[str, Any]) -> bool:
-    state = status.get("rollout") or {}
-    return bool(state) and state.get("phase") not in rollout.FINAL
+def rollout_active(status: PolicyStatus) -> bool:
+    return status.rollout is not None and status.rollout.phase not in rollout.FINAL
 
 
-def uses_canary(spec: PolicySpec, status: dict[str, Any]) -> bool:
+def uses_canary(spec: PolicySpec, status: PolicyStatus) -> bool:
     """A new model goes through a canary when there is one configured and a model already serves."""
-    return bool(spec.serving and spec.canary and (status.get("serving") or {}).get("stableVersion"))
+    return bool(spec.serving and spec.canary and status.serving and status.serving.stable_version)
 
 
-def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotations: dict[str, str],
+def step(spec: PolicySpec, policy: PolicyRef, status: PolicyStatus, annotations: dict[str, str],
          observed: Observed, now: dt.datetime, default_image: str) -> PromotionResult:
     """Advance an active rollout (mutating `status`) and say what serving should look like."""
     result = PromotionResult()
     serving_spec = spec.serving
     if serving_spec is None:
         if rollout_active(status):  # serving was removed from the spec mid-rollout: nothing left to roll
-            state = status["rollout"]
-            status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "ServingRemoved", "weight": 0,
-                                 "message": "spec.serving was removed; the rollout ended"}
+            state = status.rollout.to_dict() if status.rollout else {}
+            status.rollout = RolloutRecord.from_dict({
+                **state, "phase": rollout.ABORTED, "reason": "ServingRemoved", "weight": 0,
+                "message": "spec.serving was removed; the rollout ended"})
             result.finished = rollout.ABORTED
             result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: spec.serving was removed"))
         return result
-    current = status.get("currentModel") or {}
-    state = status.get("rollout") or {}
+    current = status.current_model
+    state = status.rollout.to_dict() if status.rollout else {}
     total = serving_spec.replicas
+    route_name = serving_spec.router.http_route or serving_spec.router.virtual_service
+    route_problem = None
+    if serving_spec.router.type != "replicas" and route_name and observed.serving.route_missing:
+        kind = routes.ROUTE_KINDS.get(serving_spec.router.type, serving_spec.router.type)
+        stable_service = serving.service_name(policy.name, serving.STABLE)
+        route_problem = (f"the {kind} {route_name} does not exist; canary weights cannot be set and a rollout "
+                         f"waits at 0% (create it with a rule to the {stable_service} Service)")
     canary_target: serving.Served | None = None
     weight, mirror = 0, False
     if rollout_active(status) and spec.canary is not None:
@@ -88,49 +96,50 @@ def step(spec: PolicySpec, policy: PolicyRef, status: dict[str, Any], annotation
             stable_version=serving.deployment_version(observed.serving.stable),
             stable_metrics=metrics.stable if metrics and not metrics.error else None,
             canary_metrics=metrics.canary if metrics and not metrics.error else None,
-            stable_baseline=metrics.stable_baseline if metrics else None,
-            canary_baseline=metrics.canary_baseline if metrics else None,
             queries=metrics.queries if metrics else {},
-            commands=commands(annotations))
+            commands=commands(annotations), route_ready=route_problem is None)
         moved = rollout.advance(spec.canary, state, total, now, seen)
-        status["rollout"] = moved.state
+        status.rollout = RolloutRecord.from_dict(moved.state)
         result.events, result.requeue, result.finished = moved.events, moved.requeue, moved.finished
         stable_version = moved.stable_version
         promoted = stable_version == state["version"]
-        stable_uri = state["uri"] if promoted else current.get("uri")
-        stable_digest = state.get("manifestSha256") if promoted else current.get("manifestSha256")
+        stable_uri = state["uri"] if promoted else (current.uri if current else None)
+        stable_digest = state.get("manifestSha256") if promoted else (current.manifest_sha256 if current else None)
         stable_target = serving.Served(stable_version, stable_uri, moved.stable_replicas, stable_digest)
         canary_target = serving.Served(state["version"], state["uri"], moved.canary_replicas,
                                        state.get("manifestSha256"))
         weight, mirror = moved.weight, moved.mirror
     elif rollout_active(status):  # the canary section was removed mid-rollout: finish it by hand
-        status["rollout"] = {**state, "phase": rollout.ABORTED, "reason": "CanaryRemoved",
-                             "message": "promotion.canary was removed from the spec; stable keeps serving"}
+        message = "promotion.canary was removed from the spec; stable keeps serving"
+        status.rollout = RolloutRecord.from_dict({**state, "phase": rollout.ABORTED, "reason": "CanaryRemoved",
+                                                  "message": message})
         result.finished = rollout.ABORTED
-        result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: {status['rollout']['message']}"))
-        stable_target = serving.Served(current["version"], current["uri"], total, current.get("manifestSha256"))
+        result.events.append(("Warning", "RolloutAborted", f"{state.get('version')}: {message}"))
+        if current is None:
+            return result
+        stable_target = serving.Served(current.version, current.uri or "", total, current.manifest_sha256)
     elif current:
-        stable_target = serving.Served(current["version"], current["uri"], total, current.get("manifestSha256"))
+        stable_target = serving.Served(current.version, current.uri or "", total, current.manifest_sha256)
     else:
         return result  # nothing trained yet: nothing to serve
     if canary_target is None and observed.serving.canary is not None:
         # An ended rollout leaves its Deployment at zero pods, ready for the next one.
         labels = ((observed.serving.canary.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
             "labels") or {}
-        last = status.get("rollout") or {}
+        last = status.rollout.to_dict() if status.rollout else {}
         canary_target = serving.Served(labels.get(names.LABEL_MODEL_VERSION) or last.get("version") or
                                        stable_target.version, last.get("uri") or stable_target.uri, 0,
                                        last.get("manifestSha256") if last else stable_target.manifest_sha256)
     deployments = [serving.model_deployment(policy, spec, serving.STABLE, stable_target, default_image)]
     if canary_target is not None:
         deployments.append(serving.model_deployment(policy, spec, serving.CANARY, canary_target, default_image))
-    status["serving"] = {**(status.get("serving") or {}), "stableVersion": stable_target.version,
-                         "servedVersion": serving.deployment_version(observed.serving.stable),
-                         "replicas": total, "router": serving_spec.router.type}
+    status.serving = ServingStatus(stable_version=stable_target.version,
+                                   served_version=serving.deployment_version(observed.serving.stable),
+                                   replicas=total, router=serving_spec.router.type, route_problem=route_problem)
     result.plan = ServingPlan(
         deployments=tuple(deployments), services=tuple(serving.services(policy, spec)), weight=weight,
         mirror=mirror, router=serving_spec.router.type,
-        route_name=serving_spec.router.http_route or serving_spec.router.virtual_service,
+        route_name=None if route_problem else route_name,
         stable_service=serving.service_name(policy.name, serving.STABLE),
         canary_service=serving.service_name(policy.name, serving.CANARY), port=serving_spec.port)
     return result

@@ -12,7 +12,7 @@ from typing import Any
 from retrain_contract.api.spec import PolicySpec
 
 from ..api.validation import problems
-from . import serving
+from . import routes, serving
 
 Json = dict[str, Any]
 
@@ -27,8 +27,8 @@ class RouteRelease:
     def operations(self, route: Json) -> list[Json]:
         """The JSON patch that leaves `route` as the user wrote it ([] when there is nothing of ours)."""
         if self.router == "gatewayAPI":
-            return serving.httproute_release(route, self.stable_service, self.canary_service)
-        return serving.virtualservice_release(route, self.stable_service, self.canary_service)
+            return routes.httproute_release(route, self.stable_service, self.canary_service)
+        return routes.virtualservice_release(route, self.stable_service, self.canary_service)
 
 
 def route_release(policy: str, spec: Json) -> RouteRelease | None:

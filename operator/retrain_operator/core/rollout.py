@@ -44,14 +44,14 @@ class Commands:
 class Observation:
     canary_ready: bool = False  # the canary Deployment has all its desired pods Ready
     stable_version: str | None = None  # the version every stable pod serves, once rolled out
-    stable_metrics: analysis.Snapshot | None = None  # a new scrape this reconcile, if one was due
+    # A new scrape this reconcile, if one was due. The window is its difference from the scrape
+    # before, which the rollout record keeps (`baseline`): an operator restarted between two
+    # scrapes judges the same window.
+    stable_metrics: analysis.Snapshot | None = None
     canary_metrics: analysis.Snapshot | None = None
-    # The scrape before it, which the shell keeps in memory: the window is the difference. After
-    # an operator restart there is none, and the first window is inconclusive, nothing worse.
-    stable_baseline: analysis.Snapshot | None = None
-    canary_baseline: analysis.Snapshot | None = None
     queries: dict[str, float | None] = field(default_factory=dict)  # Prometheus query name -> value
     commands: Commands = field(default_factory=Commands)
+    route_ready: bool = True  # the route whose weights move traffic exists (always, without a mesh)
 
 
 @dataclass
@@ -65,6 +65,11 @@ class Step:
     finished: str | None = None  # SUCCEEDED | ROLLED_BACK | ABORTED when it ended now
     requeue: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def is_active(state: Rollout | None) -> bool:
+    """A rollout record that has not reached a final phase."""
+    return bool(state) and (state or {}).get("phase") not in FINAL
 
 
 def start(version: str, uri: str, stable_version: str, now: dt.datetime, commands: Commands,
@@ -146,8 +151,11 @@ class _Machine:
         seen, spec = self.seen, self.spec.analysis
         if seen.stable_metrics is None or seen.canary_metrics is None:
             return False
+        baseline = self.state.get("baseline") or {}
         outcome = analysis.judge_window(spec, seen.stable_metrics, seen.canary_metrics,
-                                        seen.stable_baseline, seen.canary_baseline)
+                                        baseline.get("stable"), baseline.get("canary"))
+        # The start of the next window. Counters only: a few numbers per status code, latency bucket and class.
+        self.state["baseline"] = {"stable": seen.stable_metrics, "canary": seen.canary_metrics}
         measurements = list(outcome.measurements)
         for query in spec.prometheus:
             value = seen.queries.get(query.name)
@@ -207,6 +215,10 @@ class _Machine:
                 target = int(step.set_weight or 0)
                 if target > 0 and not self.seen.canary_ready:
                     self.state["message"] = f"waiting for canary pods to be Ready before {target}%"
+                    self.requeue.append(READY_POLL)
+                    return
+                if target > 0 and not self.seen.route_ready:
+                    self.state["message"] = f"waiting for the route to exist before {target}%"
                     self.requeue.append(READY_POLL)
                     return
                 self.state["weight"] = target
@@ -290,7 +302,7 @@ def advance(spec: CanarySpec, state: Rollout, total_replicas: int, now: dt.datet
         canary, stable = split(total_replicas, weight, spec.scale_down_stable)
         if phase == PROMOTING:
             stable = total_replicas  # the new stable needs all its pods before the canary goes
-        if not seen.canary_ready:
+        if not seen.canary_ready or not seen.route_ready:
             weight = 0  # never send traffic to a canary without Ready pods; the state keeps the step's weight
     stable_version = state["version"] if phase in (PROMOTING, SUCCEEDED) else state["stableVersion"]
     mirror = mirroring(spec, state) and seen.canary_ready

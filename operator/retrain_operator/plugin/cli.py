@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from retrain_contract.api import names
 
 from .. import __version__
-from ..core import promotion
+from ..core import rollout
 from ..core.timeutil import to_rfc3339
 from . import tables
 from .report import ReportError, fetch_report
@@ -111,7 +111,7 @@ def _rollout_command(annotation: str, verb: str):
     def command(session: Session, args: argparse.Namespace) -> int:
         status = session.policy(args.policy).get("status") or {}
         rolling = status.get("rollout") or {}
-        if not promotion.rollout_active(status):
+        if not rollout.is_active(status.get("rollout")):
             raise UserError(f"{args.policy} has no canary rollout in progress"
                             + (f" (the last one, {rolling.get('version')}, {rolling.get('phase')})" if rolling else ""))
         session.annotate(args.policy, annotation, to_rfc3339(_now()))

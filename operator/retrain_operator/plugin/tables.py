@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from ..core import promotion, rollout
+from ..core import rollout
 from ..core.timeutil import from_rfc3339
 
 Json = dict[str, Any]
@@ -74,7 +74,7 @@ def history_rows(policy: Json) -> list[list[str]]:
             state = "current"
         elif entry.get("rejected"):
             state = f"rejected: {entry['rejected']}"
-        elif version == rolling.get("version") and promotion.rollout_active(status):
+        elif version == rolling.get("version") and rollout.is_active(status.get("rollout")):
             state = f"canary {int(rolling.get('weight') or 0)}%"
         else:
             state = "superseded"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from retrain_operator.core import promotion
+from retrain_operator.core import rollout
 
 from .cluster import LocalCluster
 from .traffic import Traffic
@@ -51,7 +51,7 @@ class LiveView:
         current = (status.get("currentModel") or {}).get("version") or "-"
         parts = [f"{status.get('phase', '-')}", f"serving {current}"]
         rolling = status.get("rollout") or {}
-        if promotion.rollout_active(status):
+        if rollout.is_active(status.get("rollout")):
             parts.append(f"canary {rolling.get('version')} at {int(rolling.get('weight') or 0)}% "
                          f"({rolling.get('phase')})")
         active = status.get("activeRun") or {}

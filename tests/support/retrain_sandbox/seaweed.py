@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from retrain_contract.artifacts.s3 import make_client
 
 # gRPC ports default to the HTTP port + 10000; both must be free.
 _GRPC_OFFSET = 10000
@@ -85,14 +85,10 @@ class SeaweedS3:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
     def client(self, **overrides: str):  # -> S3Client, untyped to keep boto3-stubs optional
-        return boto3.client(
-            "s3",
-            endpoint_url=overrides.get("endpoint", self.endpoint),
-            aws_access_key_id=overrides.get("access_key", self.access_key),
-            aws_secret_access_key=overrides.get("secret_key", self.secret_key),
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
+        """A client as the workload makes them (the contract's factory), with this store's credentials."""
+        return make_client(overrides.get("endpoint", self.endpoint), self.region,
+                           aws_access_key_id=overrides.get("access_key", self.access_key),
+                           aws_secret_access_key=overrides.get("secret_key", self.secret_key))
 
     def env(self) -> dict[str, str]:
         """The environment a boto3 client (the trainer, the operator) needs to reach this store."""

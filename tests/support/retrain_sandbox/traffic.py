@@ -21,7 +21,7 @@ import urllib.request
 from typing import Any
 
 from retrain_operator.adapters.kube import ROUTES, pod_ready
-from retrain_operator.core import serving
+from retrain_operator.core import routes, serving
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -75,7 +75,7 @@ class Traffic:
         group, version, plural = ROUTES[kind]
         route = self.cluster.custom.get_namespaced_custom_object(group, version, self.namespace, plural, self.route)
         if kind == "gatewayAPI":
-            found = serving.httproute_weights(route, stable, canary)
+            found = routes.httproute_weights(route, stable, canary)
             self._mirror_to = None
             for rule in (route.get("spec") or {}).get("rules") or []:
                 if any(b.get("name") == stable for b in rule.get("backendRefs") or []):

@@ -11,7 +11,7 @@ import joblib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retrain_contract.artifacts.checksums import sha256_bytes
-from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError, StorageError
+from retrain_contract.artifacts.errors import CORRUPT_ARTIFACT, ChecksumMismatchError, DataError, StorageError
 from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE
 from retrain_contract.artifacts.signature import signature_problem
 from retrain_contract.artifacts.store import ArtifactStore
@@ -47,7 +47,7 @@ def load(store_for: Any, uri: str, manifest_sha256: str | None = None,
     try:
         manifest, data = store.read_manifest_bytes(prefix)
     except StorageError as error:
-        if error.reason != "CorruptArtifact":
+        if error.reason != CORRUPT_ARTIFACT:
             raise
         raise DataError(f"refusing to serve {uri}: {error.message}") from error
     if manifest is None:

@@ -12,8 +12,8 @@ from retrain_operator.core.decide import Plan, PolicyState, Settings, decide
 from retrain_operator.core.observed import SUCCEEDED, ArtifactOutcome, Observed, ServingView
 from retrain_operator.core.timeutil import to_rfc3339
 
+from .decisions import MANIFEST, job, then
 from .policies import policy, spec
-from .test_decide import MANIFEST, job, then
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
 SETTINGS = Settings(default_image="trainer:test", serving_grace=120.0, verify_interval=600.0)
@@ -186,7 +186,7 @@ def test_the_current_version_is_re_read_on_schedule_and_a_consistent_rewrite_is_
     # Put back as recorded: Ready again.
     restored = verified(ArtifactOutcome(manifest=MANIFEST, uri=URI, manifest_sha256=DIGEST),
                         later + dt.timedelta(minutes=22), then(state, again))
-    assert ready(restored.status)["status"] == "True" and restored.status["currentModel"]["artifactProblem"] is None
+    assert ready(restored.status)["status"] == "True" and restored.status["currentModel"].get("artifactProblem") is None
     assert [(e.type, e.reason) for e in restored.events] == [("Normal", "ArtifactsVerified")]
 
 

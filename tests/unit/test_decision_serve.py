@@ -8,6 +8,7 @@ import datetime as dt
 from retrain_contract.api import names
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.decide import PolicyState
+from retrain_operator.core.decision.outcomes import RolloutEnded
 from retrain_operator.core.observed import (
     SUCCEEDED,
     ArtifactOutcome,
@@ -18,8 +19,8 @@ from retrain_operator.core.observed import (
     ServingView,
 )
 
+from .decisions import MANIFEST, job, step, then
 from .policies import policy, spec
-from .test_decide import MANIFEST, job, step, then
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
 SERVING = {"serving": {"replicas": 2, "router": {"type": "gatewayAPI", "httpRoute": "churn"}},
@@ -118,6 +119,8 @@ def test_weights_move_only_when_the_canary_is_ready_and_promotion_finishes_after
     assert "ModelPromoted" in [e.reason for e in plan.events]
     assert plan.status["phase"] == "Ready"
     assert get_condition(plan.status["conditions"], "Progressing")["reason"] == "RolloutSucceeded"
+    assert plan.outcomes == (RolloutEnded("Succeeded"),)  # what the metrics count, once
+    assert step(then(state, plan), Observed(serving=done_view), later + dt.timedelta(seconds=20)).outcomes == ()
 
 
 def test_no_training_run_starts_while_a_rollout_is_under_way():
@@ -136,6 +139,7 @@ def test_an_aborted_rollout_keeps_the_champion_and_marks_the_challenger():
     assert plan.status["history"][0]["version"] == "v2" and plan.status["history"][0]["rejected"] == "RolloutAborted"
     assert plan.serving.weight == 0
     assert plan.status["phase"] == "Ready"
+    assert plan.outcomes == (RolloutEnded("Aborted"),)
 
 
 def test_a_challenger_that_fails_its_gates_never_reaches_a_rollout():
@@ -187,3 +191,27 @@ def test_drift_found_in_the_model_being_replaced_triggers_no_second_run():
     assert plan.status["drift"]["drift"] is True and not plan.status.get("pendingDriftTrigger")
     detected = [e.message for e in plan.events if e.reason == "DriftDetected"]
     assert detected and "v2 (trained since) already answers it" in detected[0]
+
+
+def test_a_route_that_does_not_exist_holds_the_canary_at_zero_and_is_said_once():
+    """Decided in the core: no weight is asked of a route the API server does not have, the rollout waits
+    at 0% instead of analysing a canary that gets no traffic, and the user is told once, then again when
+    the route exists."""
+    state = rolling()
+    stable_v1 = deployment("churn-model-stable", "v1")
+    no_route = ServingView(stable=stable_v1, canary=deployment("churn-model-canary", "v2", 1), route_missing=True)
+    plan = step(state, Observed(serving=no_route), NOW)
+    assert plan.serving.weight == 0 and plan.serving.route_name is None  # the shell patches nothing
+    assert plan.status["rollout"]["stepIndex"] == 0 and "waiting for the route" in plan.status["rollout"]["message"]
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "RouteNotFound")]
+    assert "HTTPRoute churn does not exist" in plan.status["message"]
+    state = then(state, plan)
+    again = step(state, Observed(serving=no_route), NOW + dt.timedelta(seconds=30))
+    assert again.events == () and again.serving.weight == 0  # said once
+    state = then(state, again)
+    route = {"spec": {"rules": [{"backendRefs": [{"name": "churn-model-stable", "port": 8080}]}]}}
+    found = dataclasses.replace(no_route, route=route, route_missing=False)
+    plan = step(state, Observed(serving=found), NOW + dt.timedelta(minutes=1))
+    assert plan.serving.weight == 25 and plan.serving.route_name == "churn"
+    assert ("Normal", "RouteFound") in [(e.type, e.reason) for e in plan.events]
+    assert "does not exist" not in plan.status["message"]
