@@ -129,13 +129,13 @@ async def _signing_keys(ctx: Context, policy: PolicyState, spec: PolicySpec) \
     return public_key, problem
 
 
-def _scrape(ctx: Context, policy: PolicyState, spec: PolicySpec) -> MetricsView:
+def _scrape(ctx: Context, policy: PolicyState, spec: PolicySpec, versions: tuple[str, str]) -> MetricsView:
     """The rollout's window: every Ready stable and canary pod's /metrics, and the Prometheus queries."""
-    rolling = policy.typed_status.rollout or {}
     assert spec.serving is not None and spec.canary is not None
+    stable_version, canary_version = versions
     snapshots = {}
     try:
-        for role, version in ((serving.STABLE, rolling.get("stableVersion")), (serving.CANARY, rolling.get("version"))):
+        for role, version in ((serving.STABLE, stable_version), (serving.CANARY, canary_version)):
             pods = ctx.kube.ready_pods(policy.namespace, serving.selector(policy.name, role))
             pages = [ctx.kube.pod_metrics(policy.namespace, pod["metadata"]["name"], spec.serving.port) for pod in pods]
             snapshots[role] = analysis.snapshot_from_metrics(pages, str(version))
@@ -146,8 +146,8 @@ def _scrape(ctx: Context, policy: PolicyState, spec: PolicySpec) -> MetricsView:
     queries: dict[str, float | None] = {}
     if spec.canary.analysis.prometheus_url:
         for item in spec.canary.analysis.prometheus:
-            promql = analysis.render_query(item.query, stable=str(rolling.get("stableVersion")),
-                                           canary=str(rolling.get("version")), namespace=policy.namespace)
+            promql = analysis.render_query(item.query, stable=stable_version, canary=canary_version,
+                                           namespace=policy.namespace)
             queries[item.name] = prometheus.query(spec.canary.analysis.prometheus_url, promql)
     return MetricsView(stable=snapshots[serving.STABLE], canary=snapshots[serving.CANARY], queries=queries)
 
@@ -200,7 +200,8 @@ async def _gather(ctx: Context, plan: Plan, observed: Observed, storage: PolicyS
         try:  # its own thread per policy: a hanging pod or Prometheus delays only this rollout
             assert observed.spec is not None  # metrics are wanted only of a valid spec's rollout
             scraped = await bulkhead.SCRAPES.run((policy.namespace, policy.name), _scrape, ctx, policy, observed.spec,
-                                                 deadline=bulkhead.SCRAPE_DEADLINE, what="the metrics scrape")
+                                                 plan.wants.metrics, deadline=bulkhead.SCRAPE_DEADLINE,
+                                                 what="the metrics scrape")
         except bulkhead.DeadlineExceeded as error:  # an inconclusive window, like a failed scrape
             empty: dict[str, Any] = {"requests": {}, "buckets": {}, "classes": {}}
             scraped = MetricsView(stable=empty, canary=empty, error=str(error))

@@ -98,7 +98,7 @@ def test_weights_move_only_when_the_canary_is_ready_and_promotion_finishes_after
     state = then(state, plan)
 
     later = NOW + dt.timedelta(minutes=2)
-    assert step(state, Observed(serving=ready), later).wants.metrics  # analysis is due: scrape first
+    assert step(state, Observed(serving=ready), later).wants.metrics == ("v1", "v2")  # analysis due: scrape first
     metrics = MetricsView(stable={"requests": {}, "buckets": {}, "classes": {}},
                           canary={"requests": {}, "buckets": {}, "classes": {}})
     promoted = dataclasses.replace(state, annotations={names.ANNOTATION_PROMOTE: "yes"})
@@ -215,3 +215,18 @@ def test_a_route_that_does_not_exist_holds_the_canary_at_zero_and_is_said_once()
     assert plan.serving.weight == 25 and plan.serving.route_name == "churn"
     assert ("Normal", "RouteFound") in [(e.type, e.reason) for e in plan.events]
     assert "does not exist" not in plan.status["message"]
+
+
+def test_a_rollout_that_starts_with_a_shadow_step_asks_for_its_own_versions_metrics_at_once():
+    """The rollout starts in the decision that records v2, and its mirrored window is due at once: the
+    scrape it asks for names v1 and v2, which the status as read does not know yet."""
+    shadow = {**SERVING, "promotion": {"canary": {**SERVING["promotion"]["canary"], "mirror": True,
+                                                  "steps": [{"pause": {"duration": "3s"}}, {"setWeight": 100}]}}}
+    state = policy(spec(**shadow), status={"runCounter": 1, "activeRun": active("v1", None)})
+    state = finish(state, "v1")
+    state = dataclasses.replace(state, status={**state.status, "runCounter": 2, "activeRun": active("v2", "v1")})
+    ready = ServingView(stable=deployment("churn-model-stable", "v1"), canary=deployment("churn-model-canary", "v2", 1))
+    seen = Observed(serving=ready, jobs=(job("v2", SUCCEEDED),), outcomes={"v2": ArtifactOutcome(
+        manifest={**MANIFEST, "version": "v2", "evaluation": EVALUATION}, uri="s3://models/retrain/ml/churn/v2/")})
+    plan = step(state, seen, NOW)
+    assert "rollout" not in state.status and plan.wants.metrics == ("v1", "v2")

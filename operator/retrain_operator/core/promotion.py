@@ -41,7 +41,7 @@ class PromotionResult:
     plan: ServingPlan | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue: float | None = None
-    wants_metrics: bool = False
+    wants_metrics: tuple[str, str] | None = None  # scrape these (stable, canary) versions first
     finished: str | None = None  # a rollout ended now: rollout.SUCCEEDED | ROLLED_BACK | ABORTED
 
 
@@ -88,7 +88,7 @@ def step(spec: PolicySpec, policy: PolicyRef, status: PolicyStatus, annotations:
     weight, mirror = 0, False
     if rollout_active(status) and spec.canary is not None:
         if rollout.due_for_analysis(spec.canary, state, now) and observed.metrics is None:
-            result.wants_metrics = True
+            result.wants_metrics = (str(state.get("stableVersion")), str(state["version"]))
             return result
         metrics = observed.metrics
         seen = rollout.Observation(

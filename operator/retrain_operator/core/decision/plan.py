@@ -26,11 +26,13 @@ class Wants:
     outcomes: tuple[str, ...] = ()  # versions whose artifacts must be read from S3
     new_samples: bool = False  # count incoming rows not yet used by the current model
     drift_outcomes: tuple[str, ...] = ()  # drift checks whose results must be read from S3
-    metrics: bool = False  # scrape the model servers (and run the Prometheus queries) of the rollout
+    # Scrape the model servers of these (stable, canary) versions and run the rollout's Prometheus queries:
+    # the rollout may have started in this very decision, so the versions come from it, not from status.
+    metrics: tuple[str, str] | None = None
     verify_uri: str | None = None  # re-read the current model's manifest and files where status records them
 
     def __bool__(self) -> bool:
-        return (bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes) or self.metrics
+        return (bool(self.outcomes) or self.new_samples or bool(self.drift_outcomes) or self.metrics is not None
                 or bool(self.verify_uri))
 
 

@@ -39,7 +39,7 @@ def step(r: Round) -> Wants | None:
     result = promotion.step(r.spec, r.policy.ref, r.status, r.policy.annotations, r.observed, r.now,
                             r.settings.default_image)
     if result.wants_metrics:
-        return Wants(metrics=True)
+        return Wants(metrics=result.wants_metrics)
     r.serving = result.plan
     for kind, reason, message in result.events:
         r.event(kind, reason, message)
