@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrain_devcluster.processes import die_with_parent
+from retrain_devcluster import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"
@@ -69,25 +68,10 @@ def run(command: Sequence[str], timeout: float, env: dict[str, str] | None = Non
     every process in the namespace; mounts made inside (debootstrap's /proc) go with the namespace.
     A timeout kills the whole namespace the same way."""
     wrapped = ["unshare", "--pid", "--mount", "--fork", "--kill-child=SIGKILL", *command]
-    parent = os.getpid()
-
-    def setup() -> None:
-        die_with_parent()
-        if os.getppid() != parent:
-            os._exit(1)
-
-    process = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               text=True, env=env, cwd=cwd, start_new_session=True, preexec_fn=setup)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise
-    result = subprocess.CompletedProcess(list(command), process.returncode, output, "")
+    done = processes.run(wrapped, timeout, env=env, cwd=cwd)
+    result = subprocess.CompletedProcess(list(command), done.returncode, done.stdout, "")
     if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited with {result.returncode}:\n{output[-6000:]}")
+        raise RuntimeError(f"{' '.join(command)} exited with {result.returncode}:\n{result.stdout[-6000:]}")
     return result
 
 

@@ -92,8 +92,8 @@ def test_each_failure_in_a_row_waits_longer_and_a_new_generation_starts_over():
     assert apply_errors.waiting(status, "job", NOW, 4) is None  # the spec changed: try at once
     again = apply_errors.record(status, job_refused(), now, 4)["applyErrors"]["job"]
     assert again["attempts"] == 1 and again["firstFailedAt"] == to_rfc3339(now)
-    assert apply_errors.expire(status, 4).get("applyErrors") is None
-    assert apply_errors.expire(status, 3) is status
+    assert apply_errors.current(status["applyErrors"], 4) is None
+    assert apply_errors.current(status["applyErrors"], 3) == status["applyErrors"]
 
 
 def test_a_record_has_no_nulls_so_the_stored_status_equals_the_decided_one():

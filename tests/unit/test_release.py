@@ -9,20 +9,17 @@ actionlint on PATH is used, and without either the actionlint test skips. The ot
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from retrain_devcluster.processes import die_with_parent
+from retrain_devcluster.processes import run as _run
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -40,20 +37,6 @@ def _cache() -> Path:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _run(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess[str]:
-    """A child that dies with this process (PDEATHSIG), its whole group killed on a timeout."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               text=True, start_new_session=True, preexec_fn=die_with_parent, **kwargs)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise
-    return subprocess.CompletedProcess(command, process.returncode, output, "")
 
 
 def actionlint() -> Path | None:

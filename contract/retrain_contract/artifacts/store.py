@@ -61,12 +61,6 @@ class ArtifactStore:
         """The manifest, or None: a version without one is unfinished, whatever else is there."""
         return self.get_json(version_prefix + MANIFEST_FILE)
 
-    def read_manifest_and_digest(self, version_prefix: str) -> tuple[dict[str, Any] | None, str | None]:
-        """The manifest and the sha256 of its bytes as stored, from one read: the digest a status pins
-        and a server compares. CorruptArtifact when it is not a JSON object."""
-        manifest, data = self.read_manifest_bytes(version_prefix)
-        return manifest, (sha256_bytes(data) if data is not None else None)
-
     def read_manifest_bytes(self, version_prefix: str) -> tuple[dict[str, Any] | None, bytes | None]:
         """The manifest and its bytes as stored (what a digest or a signature is checked against)."""
         key = version_prefix + MANIFEST_FILE

@@ -146,17 +146,6 @@ def current(entries: dict[str, Any] | None, generation: int) -> dict[str, Any] |
     return kept or None
 
 
-def expire(status: Status, generation: int) -> Status:
-    """Forget records of an older generation: after a spec change every write is tried afresh."""
-    entries = records(status)
-    kept = current(entries, generation) or {}
-    if kept == entries:
-        return status
-    result = copy.deepcopy(status)
-    result[FIELD] = kept or None
-    return result
-
-
 def waiting_entry(entries: dict[str, Any] | None, step: str, now: dt.datetime,
                   generation: int) -> dict[str, Any] | None:
     """The record of `step` while its next attempt is not due yet; None when the step may be tried now."""

@@ -63,6 +63,10 @@ class _Record:
             values[attr] = value
         return cls(**values)
 
+    def copy(self) -> Any:
+        """An independent copy: what it holds is copied too."""
+        return type(self).from_dict(copy.deepcopy(self.to_dict()))
+
     def to_dict(self) -> Json:
         out: Json = {}
         for attr, key, nested, is_list in _fields(type(self)):

@@ -48,6 +48,23 @@ def spawn(command: Sequence[str], log: Path, env: dict[str, str] | None = None, 
                                 preexec_fn=_child_setup(os.getpid(), preexec))
 
 
+def run(command: Sequence[str], timeout: float, env: dict[str, str] | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `command` to its end, output (stderr too) captured as text; killed if this process dies, and
+    its whole process group killed on a timeout (or any interruption) before that is raised."""
+    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, env=env, cwd=cwd, start_new_session=True,
+                               preexec_fn=_child_setup(os.getpid(), None))
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return subprocess.CompletedProcess(list(command), process.returncode, output, "")
+
+
 def stop(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
     """SIGTERM the process group, SIGKILL it after `grace` seconds; the exit code."""
     if process is None:

@@ -69,7 +69,7 @@ def success(r: Round, active: ActiveRun, job: JobView | None, outcome: ArtifactO
         r.status.current_model = model
     else:
         model.rejected = verdict.reason
-    _keep_history(r, ModelRecord.from_dict(model.to_dict()))
+    _keep_history(r, model.copy())
     summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
     trained = f"{version} trained ({last.trigger}){': ' + summary if summary else ''}"
     if rolling_out:

@@ -19,7 +19,7 @@ def _rollout_finished(r: Round, phase: str) -> None:
     assert state is not None  # it just ended
     version = state.version
     recorded = next((h for h in r.status.history if h.version == version), None)
-    model = ModelRecord.from_dict(recorded.to_dict()) if recorded else ModelRecord(
+    model = recorded.copy() if recorded else ModelRecord(
         version=version, uri=state.uri, manifest_sha256=state.manifest_sha256)
     model.rollout = None
     previous = r.status.current_version
@@ -31,7 +31,7 @@ def _rollout_finished(r: Round, phase: str) -> None:
                                            f"{' (was ' + previous + ')' if previous else ''}")
     else:
         model.rejected = state.reason or phase
-    r.status.history = [ModelRecord.from_dict(model.to_dict()) if h.version == version else h
+    r.status.history = [model.copy() if h.version == version else h
                         for h in r.status.history]
 
 
@@ -54,7 +54,7 @@ def step(r: Round) -> Wants | None:
 def _route(r: Round) -> None:
     """A route that does not exist holds canary weights at 0 (core/promotion.py); it is said once, and
     again when it exists."""
-    problem = r.status.serving.route_problem if r.status.serving else None
+    problem = route_problem(r)
     before = r.old.serving.route_problem if r.old.serving else None
     if problem and problem != before:
         r.event("Warning", ROUTE_NOT_FOUND, problem)
