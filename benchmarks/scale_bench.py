@@ -36,7 +36,11 @@ status: each policy's periodic reconcile falls in it once, and the first wave of
 drain) falls in its middle, not on its edge, so it is counted once, not 0, 5 or half a time.
 
 Run: .venv/bin/python benchmarks/scale_bench.py --policies 100 [--json out.json] [--triggers 50]
-     [--idle-seconds 300] [--keep]
+     [--idle-seconds 300] [--keep] [--baseline REF]
+With --baseline REF (a git commit, e.g. 6331452: the polling design) the same measurement runs first
+with the operator of that commit (a git worktree put first on PYTHONPATH, same venv, same machine, a
+cluster of its own), then with this checkout's; the report and the JSON (`baseline`, `vs_baseline`)
+give both and the ratio current / baseline of each metric.
 Everything it starts dies with it (Ctrl-C, SIGTERM, or SIGKILL: the dev cluster's processes have
 PR_SET_PDEATHSIG). Targets (issue 15, this 2-core machine): 1,000 policies on one replica in
 <= 300 MiB, idle <= 0.1 request/policy/min, trigger-to-Job p99 <= 1 s, all statuses <= 60 s after
@@ -53,6 +57,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -142,6 +147,20 @@ def proc_status_kib(status: str, key: str) -> int:
     raise KeyError(key)
 
 
+COMPARED = ["rss_mib", "rss_peak_mib", "cpu_percent", "idle_requests_per_policy_per_min", "trigger_to_job_p50_s",
+            "trigger_to_job_p99_s", "trigger_to_job_max_s", "startup_all_status_s", "startup_requests_per_policy",
+            "restart_all_status_s", "restart_rss_mib"]
+
+
+def versus(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
+    """current / baseline for each compared metric both runs measured (None where the baseline is 0)."""
+    ratios: dict[str, float | None] = {}
+    for metric in COMPARED:
+        if metric in current and metric in baseline:
+            ratios[metric] = round(current[metric] / baseline[metric], 4) if baseline[metric] else None
+    return ratios
+
+
 def ratio_table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, measured, target, ratio) rows for the metrics that have a target."""
     rows = []
@@ -185,9 +204,10 @@ class AuditLog:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, workdir: Path):
+    def __init__(self, args: argparse.Namespace, workdir: Path, source: Path | None = None):
         self.args = args
         self.workdir = workdir
+        self.source = source  # a checkout whose operator runs instead of this one's (--baseline)
         self.results: dict[str, Any] = {}
         self.local: Any = None
         self.scenario: Any = None
@@ -200,7 +220,10 @@ class Bench:
         from retrain_sandbox.cluster import LocalCluster
         from tests.integration.conftest import Scenario
 
-        self.say(f"starting the dev cluster, SeaweedFS and the operator in {self.workdir}")
+        if self.source is not None:  # read by LocalCluster.start_operator's child, at start and at restart
+            os.environ["PYTHONPATH"] = os.pathsep.join(str(self.source / part) for part in ("operator", "contract"))
+        self.say(f"starting the dev cluster, SeaweedFS and the operator in {self.workdir}"
+                 + (f" (operator from {self.source})" if self.source else ""))
         self.local = LocalCluster(self.workdir, max_requeue=MAX_REQUEUE, say=self.say).start()
         self.scenario = Scenario(self.local, self.local.seaweed.client())
         self.audit = AuditLog(self.local.dev.plane.audit_log)
@@ -210,6 +233,8 @@ class Bench:
             self.say("stopping everything")
             self.local.stop()
             self.local = None
+        if self.source is not None:
+            os.environ.pop("PYTHONPATH", None)
 
     # -- the policies ------------------------------------------------------------------------------------
 
@@ -389,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-timeout", type=float, default=1800.0)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the workdir (logs, the audit log)")
+    parser.add_argument("--baseline", default=None, metavar="REF",
+                        help="first measure the operator of this git commit the same way, and report both")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))  # the tests' helpers (tests.integration), as the tests use them
@@ -398,21 +425,52 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminated)
-    bench = Bench(args, workdir)
+    worktree = workdir / "baseline-source"
+    results: dict[str, Any] = {}
+    runs: list[tuple[str, Bench]] = []
     try:
-        results = bench.run()
+        if args.baseline:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
+                           check=True, capture_output=True)
+            runs.append(("baseline", Bench(args, workdir / "baseline", source=worktree)))
+        runs.append(("current", Bench(args, workdir / "current" if args.baseline else workdir)))
+        for label, bench in runs:
+            try:
+                if args.baseline:
+                    bench.say(f"== {label}: {args.baseline if bench.source else 'this checkout'} ==")
+                bench.run()
+            finally:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+                bench.stop()
+                signal.signal(signal.SIGTERM, terminated)
     except KeyboardInterrupt:
-        bench.say("interrupted")
+        print("interrupted", flush=True)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
-        bench.stop()
-        if bench.results and args.json:
-            args.json.write_text(json.dumps(bench.results, indent=2) + "\n")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        finished = {label: bench.results for label, bench in runs if bench.results}
+        results = dict(finished.get("current") or {})
+        if "baseline" in finished:
+            results["baseline"] = {**finished["baseline"], "ref": args.baseline}
+            results["vs_baseline"] = versus(results, finished["baseline"])
+        if results and args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        if args.baseline:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
+                           capture_output=True)
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
+    if "baseline" in results:
+        print("baseline (" + str(args.baseline) + "):")
+        print(report(results["baseline"]))
+        print("\ncurrent:")
     print(report(results))
+    if "vs_baseline" in results:
+        print(f"\n  {'metric':36} {'baseline':>10} {'current':>10} {'current/baseline':>17}")
+        for metric, ratio in results["vs_baseline"].items():
+            print(f"  {metric:36} {results['baseline'][metric]:>10} {results[metric]:>10} "
+                  f"{'-' if ratio is None else f'{ratio:.3f}x':>17}")
     if args.json:
         print(f"\nwritten to {args.json}")
     return 0

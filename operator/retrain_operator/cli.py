@@ -19,23 +19,30 @@ def _run(args: argparse.Namespace) -> int:
     import prometheus_client
 
     from . import handlers
+    from .adapters.bucket_checks import BucketChecks
+    from .adapters.cached_kube import CachedKube
+    from .adapters.caches import Caches
     from .adapters.clock import FileClock, SystemClock
-    from .adapters.kube import Kube, load_api_client
+    from .adapters.kube import load_api_client
     from .core.decide import Settings
     from .reconcile import Context
 
+    namespaces = args.namespace or []
     api_client = load_api_client(args.kubeconfig)
+    # The informers' long watches on a client of their own: they would hold the reconciles' pooled connections.
+    caches = Caches(load_api_client(args.kubeconfig), namespaces)
     handlers.CONTEXT = Context(
-        kube=Kube(api_client),
+        kube=CachedKube(api_client, caches),
         clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
         settings=Settings(default_image=args.trainer_image, serving_grace=args.serving_grace,
                           verify_interval=args.verify_interval),
         max_requeue=args.max_requeue,
+        bucket_checks=BucketChecks(resync=args.storage_resync),
+        caches=caches,
     )
     if args.metrics_port:
         prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON if args.json_logs else kopf.LogFormat.FULL)
-    namespaces = args.namespace or []
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
@@ -73,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                           "False (ModelUnavailable)")
     run.add_argument("--verify-interval", type=float, default=600.0,
                      help="seconds between re-verifications of the current version's artifacts in S3; 0: never")
+    run.add_argument("--storage-resync", type=float, default=600.0,
+                     help="seconds a successful bucket check is trusted (jittered 20%% shorter) before it is made "
+                          "again; a failed one is made again after 10 s, a changed spec or Secret asks anew")
     run.add_argument("--clock-file", default=None,
                      help="read 'now' from this file (RFC 3339); for demos and tests only")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("RETRAIN_METRICS_PORT", "0")))

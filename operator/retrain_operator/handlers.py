@@ -1,8 +1,10 @@
 """The kopf layer: wiring only.
 
 Each policy gets one long-lived loop (a kopf daemon) that reconciles, then sleeps until the
-plan's requeue time or until something it cares about changes: the policy itself or one of
-its Jobs. No handler decides anything; `reconcile` gathers, the core decides.
+plan's requeue time (jittered: core/requeue.py) or until something it cares about changes: the
+policy itself (not the echo of its own status write), its Jobs, Deployments, or the Secrets and
+route it names (adapters/caches.py wakes it). No handler decides anything; `reconcile` gathers,
+the core decides.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +23,7 @@ from retrain_contract.api import names
 
 from . import deletion
 from .adapters import metrics
-from .api import kubenames
+from .core.requeue import next_look
 from .reconcile import Context, reconcile
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 CONTEXT: Context | None = None
 ERROR_BACKOFF = 10.0  # after the first failed reconcile; doubled for each further one in a row
 ERROR_BACKOFF_CAP = 300.0
+CACHES_READY_TIMEOUT = 30.0  # past it, reads an informer cannot answer yet go to the API server
+_caches_ready: asyncio.Task[list[str]] | None = None
 
 
 def error_backoff(failures: int) -> float:
@@ -69,6 +74,33 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
 
 
+@kopf.on.startup()
+async def start_caches(**_: Any) -> None:
+    """The informers start before any policy's loop; each loop's first reconcile waits for their lists."""
+    global _caches_ready
+    assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
+    if CONTEXT.caches is None:
+        return
+    loop = asyncio.get_running_loop()
+    CONTEXT.caches.start(lambda namespace, name: loop.call_soon_threadsafe(WAKEUPS.wake, namespace, name))
+    _caches_ready = asyncio.create_task(CONTEXT.caches.ready(CACHES_READY_TIMEOUT))
+
+
+@kopf.on.cleanup()
+def stop_caches(**_: Any) -> None:
+    if CONTEXT is not None and CONTEXT.caches is not None:
+        CONTEXT.caches.stop()
+
+
+async def _caches_listed() -> None:
+    if _caches_ready is None:
+        return
+    late = await asyncio.shield(_caches_ready)
+    if late:
+        log.warning("informers not listed after %ss (%s); their reads go to the API server until they are",
+                    CACHES_READY_TIMEOUT, ", ".join(late))
+
+
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
     waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
     try:
@@ -83,6 +115,7 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
     assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
     wake = WAKEUPS.event(namespace, name)
     failures = 0
+    await _caches_listed()
     try:
         while not stopped:
             wake.clear()
@@ -95,7 +128,7 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
                 log.exception("reconcile of %s/%s failed (%d in a row); retrying in %ss", namespace, name, failures,
                               delay)
                 metrics.RECONCILE_ERRORS.labels(namespace=namespace, policy=name).inc()
-            await _sleep(stopped, wake, delay)
+            await _sleep(stopped, wake, next_look(delay, CONTEXT.max_requeue, random.random()))
     finally:
         WAKEUPS.forget(namespace, name)
         metrics.forget(namespace, name)
@@ -115,17 +148,10 @@ async def policy_deleted(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
-def policy_changed(name: str, namespace: str, **_: Any) -> None:
-    WAKEUPS.wake(namespace, name)
-
-
-@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
-def job_changed(namespace: str, meta: Mapping[str, Any], **_: Any) -> None:
-    # The owner's name, not the policy label: that one is hashed for names longer than 63.
-    WAKEUPS.wake(namespace, kubenames.policy_of(meta))
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
-def deployment_changed(namespace: str, meta: Mapping[str, Any], **_: Any) -> None:
-    """Model server pods became Ready (or stopped being): a rollout may move on."""
-    WAKEUPS.wake(namespace, kubenames.policy_of(meta))
+def policy_changed(event: Mapping[str, Any], name: str, namespace: str, **_: Any) -> None:
+    """Kept for the reconcile to read; wakes the loop unless it is the echo of the loop's own status write."""
+    news = True
+    if CONTEXT is not None and CONTEXT.caches is not None:
+        news = CONTEXT.caches.policy_event(event.get("type"), event.get("object") or {})
+    if news:
+        WAKEUPS.wake(namespace, name)

@@ -21,8 +21,11 @@ from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE, DataError, StorageError
 
 from .adapters import bulkhead, metrics, prometheus, signing
+from .adapters.bucket_checks import BucketChecks
+from .adapters.caches import Caches
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
+from .adapters.s3clients import fingerprint
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
 from .api.validation import problems as spec_problems
 from .core import analysis, apply_errors, event_records, routes, serving
@@ -42,6 +45,8 @@ class Context:
     clock: Clock
     settings: Settings
     max_requeue: float = MAX_REQUEUE
+    bucket_checks: BucketChecks = field(default_factory=BucketChecks)
+    caches: Caches | None = None  # the informers behind ctx.kube's reads (a CachedKube), started by handlers
     instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
 
 
@@ -81,8 +86,12 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
             storage = PolicyStorage(spec, policy.namespace, policy.name, client,
                                     uid=policy.uid, recorded=recorded_uris(policy.status), public_key=public_key,
                                     signing_problem=signing_problem[1] if signing_problem else None)
-            problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
-                                                 deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
+            question = (endpoint, spec.storage.bucket, fingerprint(credentials))
+            known, problem = ctx.bucket_checks.lookup(question)
+            if not known:
+                problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
+                                                     deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
+                ctx.bucket_checks.put(question, problem)
         except bulkhead.DeadlineExceeded as error:  # no further reads this round: they would wait too
             storage, problem = None, (STORAGE_UNREACHABLE, str(error))
     problem = problem or signing_problem  # S3 first: without it nothing is read, signed or not

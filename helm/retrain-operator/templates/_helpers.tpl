@@ -23,10 +23,11 @@ app.kubernetes.io/name: retrain-operator
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, watch, create]
-# The S3 credentials a policy names (read to check the bucket; Jobs get them by reference).
+# The Secrets a policy names (S3 credentials, signing keys; Jobs get them by reference): watched, and
+# only those some policy names are kept in memory; one named before it was seen is read once.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, list, watch]
 # Events on the policies.
 - apiGroups: [""]
   resources: [events]
@@ -37,7 +38,7 @@ app.kubernetes.io/name: retrain-operator
   verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch]
 # Canary analysis: the model servers' /metrics, through the API server's pod proxy.
 - apiGroups: [""]
   resources: [pods]
@@ -45,13 +46,14 @@ app.kubernetes.io/name: retrain-operator
 - apiGroups: [""]
   resources: [pods/proxy]
   verbs: [get]
-# Traffic weights on the routes users name (only our backends' weights and our mirror filter).
+# Traffic weights on the routes users name (only our backends' weights and our mirror filter);
+# watched like the Secrets.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, patch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [networking.istio.io]
   resources: [virtualservices]
-  verbs: [get, patch]
+  verbs: [get, list, watch, patch]
 {{- end -}}
 
 {{- define "retrain-operator.crdRule" -}}

@@ -124,19 +124,21 @@ class Kube:
                 return None
             raise
 
-    def apply_deployment(self, manifest: Json, existing: Json | None) -> None:
-        """Create, or patch what differs: the spec (the operator owns it all) and our labels.
+    def apply_deployment(self, manifest: Json, existing: Json | None) -> Json | None:
+        """Create, or patch what differs: the spec (the operator owns it all) and our labels; returns
+        the Deployment written (None: nothing to do).
 
         A Deployment of that name that the policy does not control raises NotOwned, untouched."""
         meta = manifest["metadata"]
         if existing is None:
             try:
-                self.apps.create_namespaced_deployment(meta["namespace"], manifest, _preload_content=False)
-                return
+                return _json(self.apps.create_namespaced_deployment(meta["namespace"], manifest,
+                                                                    _preload_content=False))
             except ApiException as error:
                 if error.status != 409:
                     raise
-                existing = self.read_deployment(meta["namespace"], meta["name"]) or {}
+                # From the API server itself: a cache (adapters/cached_kube.py) is what said it was absent.
+                existing = Kube.read_deployment(self, meta["namespace"], meta["name"]) or {}
         if not serving.owned_by(existing, serving.owner_uid(manifest)):
             raise NotOwned("Deployment", meta["name"], (
                 f"Deployment {meta['name']} exists but is not owned by this policy (it has "
@@ -144,9 +146,10 @@ class Kube:
         wanted_meta = {key: meta[key] for key in ("labels", "annotations") if meta.get(key)}
         if _covers(existing.get("spec") or {}, manifest["spec"]) and \
                 _covers(existing.get("metadata") or {}, wanted_meta):
-            return
+            return None
         patch = {"metadata": wanted_meta, "spec": manifest["spec"]}
-        self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _preload_content=False)
+        return _json(self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch,
+                                                           _preload_content=False))
 
     def read_service(self, namespace: str, name: str) -> Json | None:
         try:
@@ -165,22 +168,27 @@ class Kube:
         existing = self.read_service(meta["namespace"], meta["name"])
         if existing is None:
             try:
-                self.core.create_namespaced_service(meta["namespace"], manifest, _preload_content=False)
+                self.wrote_service(_json(self.core.create_namespaced_service(meta["namespace"], manifest,
+                                                                             _preload_content=False)))
                 return serving.CREATE
             except ApiException as error:
                 if error.status != 409:
                     raise
-            # Created by someone else between our read and our create: judge that one.
-            existing = self.read_service(meta["namespace"], meta["name"])
+            # Created by someone else between our read and our create: judge that one, read from the server.
+            existing = Kube.read_service(self, meta["namespace"], meta["name"])
             if existing is None:
                 raise RuntimeError(f"Service {meta['name']} exists (409) but cannot be read")
         change = serving.service_change(existing, manifest)
         if change.action == serving.NOT_OWNED:
             raise NotOwned("Service", meta["name"], change.message)
         if change.action == serving.PATCH:
-            self.core.patch_namespaced_service(meta["name"], meta["namespace"], change.patch,
-                                               _content_type="application/merge-patch+json", _preload_content=False)
+            self.wrote_service(_json(self.core.patch_namespaced_service(
+                meta["name"], meta["namespace"], change.patch, _content_type="application/merge-patch+json",
+                _preload_content=False)))
         return change.action
+
+    def wrote_service(self, service: Json) -> None:
+        """A Service this operator just created or patched (a cache takes note: adapters/cached_kube.py)."""
 
     def read_route(self, namespace: str, kind: str, name: str) -> Json | None:
         group, version, plural = ROUTES[kind]
@@ -192,12 +200,12 @@ class Kube:
                 return None
             raise
 
-    def patch_route(self, namespace: str, kind: str, name: str, operations: list[Json]) -> None:
+    def patch_route(self, namespace: str, kind: str, name: str, operations: list[Json]) -> Json:
         group, version, plural = ROUTES[kind]
         # A JSON patch, so that its `test` operations guard against concurrent edits.
-        self.custom.patch_namespaced_custom_object(group, version, namespace, plural, name, operations,
-                                                   _content_type="application/json-patch+json",
-                                                   _preload_content=False)
+        return _json(self.custom.patch_namespaced_custom_object(group, version, namespace, plural, name, operations,
+                                                                _content_type="application/json-patch+json",
+                                                                _preload_content=False))
 
     def ready_pods(self, namespace: str, selector: dict[str, str]) -> list[Json]:
         text = ",".join(f"{key}={value}" for key, value in selector.items())
