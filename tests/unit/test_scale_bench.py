@@ -103,3 +103,11 @@ def test_ratio_table_against_the_issues_targets():
     assert rows["rss_mib"] == ("rss_mib", "150.000", "300", "0.50x")
     assert rows["trigger_to_job_p99_s"][3] == "2.00x"
     assert rows["restart_all_status_s"][1:] == ("-", "60", "-")
+
+
+def test_the_comparison_divides_current_by_baseline_where_both_measured():
+    current = {"rss_mib": 150.0, "idle_requests_per_policy_per_min": 0.01, "trigger_to_job_p99_s": 0.2}
+    baseline = {"rss_mib": 300.0, "idle_requests_per_policy_per_min": 0.6, "trigger_to_job_p99_s": 0.0,
+                "cpu_percent": 3.0}
+    assert bench.versus(current, baseline) == {"rss_mib": 0.5, "idle_requests_per_policy_per_min": 0.0167,
+                                                     "trigger_to_job_p99_s": None}
