@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -76,14 +75,6 @@ class Informer:
     def get(self, namespace: str, name: str) -> Json | None:
         with self._lock:
             return self._store.get((namespace, name))
-
-    def items(self) -> list[Json]:
-        with self._lock:
-            return list(self._store.values())
-
-    def select(self, predicate: Callable[[Json], bool]) -> list[Json]:
-        with self._lock:
-            return [obj for obj in self._store.values() if predicate(obj)]
 
     def put_if_absent(self, obj: Json) -> bool:
         """Hold an object read directly (a GET), unless the watch has already said something newer."""
@@ -241,13 +232,3 @@ class Informer:
 
 class _Gone(Exception):
     """The watch's resourceVersion is too old: list again."""
-
-
-def wait_all(informers: Iterable[Informer], timeout: float) -> list[str]:
-    """Block until every informer has listed once; the names of those that have not, after `timeout`."""
-    deadline = time.monotonic() + timeout
-    late = []
-    for informer in informers:
-        if not informer.wait_synced(max(0.0, deadline - time.monotonic())):
-            late.append(informer.what)
-    return late
