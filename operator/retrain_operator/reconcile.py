@@ -31,6 +31,7 @@ from .api.validation import problems as spec_problems
 from .core import analysis, apply_errors, event_records, routes, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
+from .core.in_flight import storage_in_use
 from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed, ServingView, drift_job_view, job_view
 from .core.promotion import ServingPlan
 from .core.timeutil import from_rfc3339
@@ -87,7 +88,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
                                     uid=policy.uid, recorded=recorded_uris(policy.status), public_key=public_key,
                                     signing_problem=signing_problem[1] if signing_problem else None)
             question = (endpoint, spec.storage.bucket, fingerprint(credentials))
-            known, problem = ctx.bucket_checks.lookup(question)
+            known, problem = (False, None) if storage_in_use(policy.status) else ctx.bucket_checks.lookup(question)
             if not known:
                 problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
                                                      deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))

@@ -7,11 +7,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,21 +22,18 @@ from retrain_sandbox.seaweed import SeaweedS3
 
 from ..unit.test_argocd_health import health
 from .conftest import Scenario, running_cluster
+from .operator_metrics import free_port, sample, scrape
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 STEPS = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]  # the empty pause waits for `promote`
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def metrics_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +72,6 @@ def table(text: str) -> list[dict[str, str]]:
     names = [lines[0][a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
     return [{n: line[a:b].strip() for n, a, b in zip(names, starts, [*starts[1:], None], strict=True)}
             for line in lines[1:]]
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenario: Scenario, tmp_path: Path,

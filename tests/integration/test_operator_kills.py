@@ -32,6 +32,7 @@ from retrain_sandbox.seaweed import SeaweedS3
 from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario, running_cluster
+from .operator_metrics import free_port, sample, scrape
 from .test_canary_rollout import ROWS, deployment, failing_prometheus, http_route, route_weights  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,7 @@ ANALYSIS = {"interval": "2s", "minRequests": 10, "maxLatencyRatio": 20}
 RECOVERY: dict[str, float] = {}  # case -> seconds from the restart to the end state
 # A rollout case trains twice and starts model servers: minutes on a loaded 2-core machine.
 ROLLOUT_TIMEOUT = pytest.mark.timeout(600)
+METRICS_PORT = free_port()  # each restarted operator serves its metrics here
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, devclu
             proxy: FaultProxy) -> Iterator[LocalCluster]:
     """This module's operator talks to the API server only through the proxy, across its restarts."""
     try:
-        yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_server=proxy.url)
+        yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_server=proxy.url, operator_args=(
+            "--metrics-port", str(METRICS_PORT), "--metrics-address", "127.0.0.1"))
     finally:
         if RECOVERY:
             print("\nrecovery after SIGKILL (restart -> end state):")
@@ -104,16 +107,16 @@ def restart_after(fired: threading.Event, proxy: FaultProxy, cluster: LocalClust
     return time.monotonic()
 
 
-def settle_then_jobs(scenario: Scenario, proxy: FaultProxy, name: str) -> list[str]:
+def settle_then_jobs(scenario: Scenario, name: str) -> list[str]:
     """Job names once the (new) operator has reconciled the policy twice more: a late duplicate would show.
 
-    Each reconcile starts with a GET of the policy; a rule without an effect counts them."""
-    path = rf"/namespaces/{re.escape(scenario.namespace)}/retrainpolicies/{re.escape(name)}$"
-    reads = proxy.add(Fault(method="GET", path=path))
-    try:
-        scenario.cluster.wait(lambda: reads.hits >= 3, 60, "two more reconciles")
-    finally:
-        proxy.remove(reads)
+    The operator counts its reconciles per policy (retrain_reconciles_total); its reads come from watches."""
+    def reconciles() -> float:
+        return sample(scrape(METRICS_PORT), "retrain_reconciles_total", namespace=scenario.namespace,
+                      policy=name) or 0.0
+
+    before = reconciles()
+    scenario.cluster.wait(lambda: reconciles() >= before + 2, 60, "two more reconciles")
     return sorted(job["metadata"]["name"] for job in scenario.cluster.jobs(scenario.namespace))
 
 
@@ -204,7 +207,7 @@ def test_a_run_survives_a_kill(case: str, scenario: Scenario, proxy: FaultProxy,
     assert status["lastRun"]["phase"] == "Succeeded", status["lastRun"]
     assert status["currentModel"]["version"] == "v1"
     assert status.get("runCounter") == 1, status.get("runCounter")  # no second run started by the restart
-    assert settle_then_jobs(scenario, proxy, name) == ["churn-v1"]  # no duplicate Job
+    assert settle_then_jobs(scenario, name) == ["churn-v1"]  # no duplicate Job
     assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v1"]
     # Events go before the status write and are named by the decision: a repeat does not double them.
     assert events_about(scenario, name, "RunStarted", "v1") == 1
@@ -252,7 +255,7 @@ def assert_promoted_v2(scenario: Scenario, proxy: FaultProxy, name: str, status:
     assert status["rollout"]["phase"] == "Succeeded", status["rollout"]
     assert status["currentModel"]["version"] == "v2"
     assert_serving(scenario, name, "v2")
-    assert settle_then_jobs(scenario, proxy, name) == [f"{name}-v1", f"{name}-v2"]
+    assert settle_then_jobs(scenario, name) == [f"{name}-v1", f"{name}-v2"]
     assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
 
 
@@ -309,7 +312,7 @@ def test_a_rollback_survives_a_kill_after_the_canary_is_scaled_down(scenario: Sc
     scenario.cluster.wait(lambda: (deployment(scenario, name, serving.CANARY) or {})
                           .get("status", {}).get("replicas", 0) == 0, 30, "the canary to scale to zero")
     assert_serving(scenario, name, "v1")
-    assert settle_then_jobs(scenario, proxy, name) == ["rollback-v1", "rollback-v2"]
+    assert settle_then_jobs(scenario, name) == ["rollback-v1", "rollback-v2"]
     assert assert_status_matches_s3(scenario, name, scenario.status(name)) == ["v2", "v1"]
 
 

@@ -1,5 +1,6 @@
 """The shipped RBAC is least privilege: every request the operator makes in a full scenario is
-allowed by manifests/operator/rbac.yaml, every rule there is used, and nothing is a wildcard.
+allowed by manifests/operator/rbac.yaml, every rule there is used (but the direct reads of what the
+informers hold, kept for when they cannot answer), and nothing is a wildcard.
 
 The scenario covers each kind of request the operator makes: training Jobs, the Secret, Events,
 status, serving Deployments and Services, a canary rollout analysed through the pod proxy on a
@@ -22,6 +23,9 @@ from .test_canary_rollout import ROWS, http_route, rollout_ended, serve_v1, trai
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+# Reads the informers answer once they have listed (adapters/caches.py): the operator GETs these only before
+# then, when a watch is refused, or to see what refused its create (409). Granted, and may go unused here.
+FALLBACK_READS = {("apps", "deployments", "get"), ("", "services", "get"), (names.GROUP, names.PLURAL, "get")}
 
 
 def shipped_rules() -> list[dict]:
@@ -78,5 +82,5 @@ def test_the_operator_needs_exactly_the_shipped_rules(scenario: Scenario):
     rules = shipped_rules()
     assert requests, "no operator requests were recorded"
     assert rbac.denied(rules, requests) == []
-    assert rbac.unused(rules, requests) == []
+    assert set(rbac.unused(rules, requests)) <= FALLBACK_READS
     assert rbac.wildcards(rules) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from retrain_operator.adapters.bucket_checks import BucketChecks
 from retrain_operator.adapters.policy_cache import PolicyCache
 from retrain_operator.adapters.written import Written
+from retrain_operator.core.in_flight import storage_in_use
 from retrain_operator.core.references import SECRET, Ref, ReferenceIndex, references
 from retrain_operator.core.requeue import JITTER, next_look
 
@@ -66,6 +67,30 @@ def test_a_relist_ends_waiting_for_an_echo_that_may_never_come():
     assert cache.observe("MODIFIED", _policy("8"))
 
 
+def test_a_write_whose_event_came_first_or_never_comes_hides_no_later_edit():
+    cache = PolicyCache()
+    cache.observe(None, _policy("1"))
+    # A write that changed nothing keeps rv 1, whose event came long ago: a user's trigger after it is taken.
+    cache.wrote("ns", "p", _policy("1"))
+    assert cache.observe("MODIFIED", _policy("2", annotations={"trigger": "3"}))
+    assert cache.get("ns", "p")["metadata"]["annotations"] == {"trigger": "3"}
+    # The write's event was quicker than the thread that made it.
+    cache.observe("MODIFIED", _policy("3", status={"phase": "Ready"}))
+    cache.wrote("ns", "p", _policy("3", status={"phase": "Ready"}))
+    assert cache.observe("MODIFIED", _policy("4", annotations={"trigger": "4"}))
+    assert cache.get("ns", "p")["metadata"]["annotations"] == {"trigger": "4"}
+
+
+def test_a_write_is_not_waited_for_past_the_patience():
+    clock = _Clock()
+    cache = PolicyCache(patience=60.0, clock=lambda: clock.now)
+    cache.observe(None, _policy("1"))
+    cache.wrote("ns", "p", _policy("5"))
+    clock.now = 61.0
+    assert cache.observe("MODIFIED", _policy("6", annotations={"trigger": "2"}))
+    assert cache.get("ns", "p")["metadata"]["resourceVersion"] == "6"
+
+
 def test_the_cache_hands_out_copies_and_forgets_deleted_policies():
     cache = PolicyCache()
     cache.observe(None, _policy("1"))
@@ -120,3 +145,11 @@ def test_only_the_periodic_look_is_jittered_and_only_earlier():
     assert next_look(1e9, 300, 0.5) == 300 * (1 - JITTER * 0.5)
     looks = [next_look(300, 300, i / 100) for i in range(100)]
     assert min(looks) > 300 * (1 - JITTER) - 1e-9 and max(looks) <= 300
+
+
+def test_a_bucket_in_use_is_checked_at_every_look():
+    assert storage_in_use({"activeRun": {"job": "p-v2"}})
+    assert storage_in_use({"activeDriftCheck": {"job": "p-drift-1"}})
+    assert storage_in_use({"rollout": {"phase": "Paused"}})
+    assert not storage_in_use({"rollout": {"phase": "Succeeded"}, "currentModel": {"version": "v1"}})
+    assert not storage_in_use({})

@@ -27,6 +27,9 @@ RUNS_SKIPPED = Counter(
 TRAINING_DURATION = Histogram(
     "retrain_training_duration_seconds", "Wall time of finished training runs", ["namespace", "policy"],
     buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400))
+RECONCILES = Counter(
+    "retrain_reconciles_total", "Reconciles that finished (those that raised count in retrain_reconcile_errors_total)",
+    ["namespace", "policy"])
 RECONCILE_ERRORS = Counter(
     "retrain_reconcile_errors_total", "Reconciles that raised", ["namespace", "policy"])
 CURRENT_VERSION = Gauge(
