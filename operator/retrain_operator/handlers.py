@@ -89,7 +89,9 @@ async def start_caches(**_: Any) -> None:
 @kopf.on.cleanup()
 def stop_caches(**_: Any) -> None:
     if CONTEXT is not None and CONTEXT.caches is not None:
-        CONTEXT.caches.stop()
+        late = CONTEXT.caches.stop()
+        if late:
+            log.warning("informers still running at exit: %s", ", ".join(late))
 
 
 async def _caches_listed() -> None:

@@ -55,7 +55,7 @@ def caches(devcluster: Any, namespace: str, tmp_path: Path) -> Iterator[tuple[Ca
     made.start(wakes)
     assert all(informer.wait_synced(10) for informer in made.informers())
     yield made, wakes
-    made.stop()
+    assert made.stop(timeout=5.0) == []  # a blocked watch read ends at once (it would hold a shutdown 300 s)
 
 
 def _job(namespace: str, name: str, policy: str) -> dict[str, Any]:

@@ -111,12 +111,15 @@ def settle_then_jobs(scenario: Scenario, name: str) -> list[str]:
     """Job names once the (new) operator has reconciled the policy twice more: a late duplicate would show.
 
     The operator counts its reconciles per policy (retrain_reconciles_total); its reads come from watches."""
-    def reconciles() -> float:
-        return sample(scrape(METRICS_PORT), "retrain_reconciles_total", namespace=scenario.namespace,
-                      policy=name) or 0.0
+    def reconciles() -> tuple[float] | None:
+        try:
+            text = scrape(METRICS_PORT)
+        except OSError:  # a just restarted operator does not serve its metrics yet
+            return None
+        return (sample(text, "retrain_reconciles_total", namespace=scenario.namespace, policy=name) or 0.0,)
 
-    before = reconciles()
-    scenario.cluster.wait(lambda: reconciles() >= before + 2, 60, "two more reconciles")
+    (before,) = scenario.cluster.wait(reconciles, 60, "the operator's metrics")
+    scenario.cluster.wait(lambda: (reconciles() or (0.0,))[0] >= before + 2, 60, "two more reconciles")
     return sorted(job["metadata"]["name"] for job in scenario.cluster.jobs(scenario.namespace))
 
 

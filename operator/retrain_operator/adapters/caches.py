@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -113,9 +114,13 @@ class Caches:
         for informer in self.informers():
             informer.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> list[str]:
+        """Stop every informer and wait for them (within `timeout` in all); returns those still running."""
         for informer in self.informers():
             informer.stop()
+        deadline = time.monotonic() + timeout
+        return [informer.what for informer in self.informers()
+                if not informer.join(max(0.0, deadline - time.monotonic()))]
 
     async def ready(self, timeout: float) -> list[str]:
         """Wait until every informer has listed once (or `timeout`); returns those that have not."""

@@ -112,8 +112,16 @@ class Informer:
         self._stop.set()
         response = self._response
         if response is not None:
+            # shutdown(), not close(): close() waits for the buffer lock the blocked reader holds (up to the
+            # watch's 300 s); a shut-down socket ends that read at once.
             with contextlib.suppress(Exception):  # already closed by the other thread
-                response.close()
+                response.shutdown()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread after stop(); False if it is still running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
 
     def _run(self) -> None:
         failures = 0
@@ -192,6 +200,8 @@ class Informer:
             if self._selector:
                 kwargs["label_selector"] = self._selector
             self._response = response = self._list(**kwargs)
+            if self._stop.is_set():  # stop() came while the watch was opening: it found no response to end
+                response.shutdown()
             try:
                 for line in iter_resp_lines(response):
                     if not line:
