@@ -173,6 +173,10 @@ def test_a_damaged_or_missing_artifact_turns_ready_false_and_its_repair_turns_it
     pinned = status["currentModel"]["manifestSha256"]
     bucket, key = parse_s3_uri(status["currentModel"]["uri"])
     stable = serving.deployment_name(name, serving.STABLE)
+    # A server that starts while the bytes are damaged refuses them (and backs off): the damage is done to a
+    # version that is served, as the docstring says, not to one whose server is still starting.
+    scenario.cluster.wait(lambda: ((scenario.cluster.deployment(scenario.namespace, stable) or {}).get("status") or {})
+                          .get("readyReplicas") == 1, 120, "the stable model server")
     template = scenario.cluster.deployment(scenario.namespace, stable)["spec"]["template"]
 
     def damaged(path: str, body: bytes | None, finding: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes
 
 from ..core.references import SECRET
-from .caches import Caches, _secret_fields
+from .caches import Caches, secret_fields
 from .kube import Json, Kube
 
 
@@ -40,7 +40,7 @@ class CachedKube(Kube):
 
     def read_secret(self, namespace: str, name: str) -> Json | None:
         return self.caches.referenced(SECRET, namespace, name, lambda: super(CachedKube, self).read_secret(
-            namespace, name), fields=_secret_fields)
+            namespace, name), fields=secret_fields)
 
     def read_deployment(self, namespace: str, name: str) -> Json | None:
         known, obj = self.caches.owned(self.caches.deployments, self.caches.written_deployments, namespace, name)

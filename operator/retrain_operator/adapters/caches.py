@@ -35,7 +35,7 @@ Wake = Callable[[str, str], None]  # namespace, policy name; must be safe to cal
 OWNED = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 
 
-def _secret_fields(obj: Json) -> Json:
+def secret_fields(obj: Json) -> Json:
     """A Secret as the operator uses it: its data, and enough metadata to name it."""
     meta = obj.get("metadata") or {}
     kept = {"metadata": {key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion") if key in meta},
@@ -95,7 +95,7 @@ class Caches:
         self.services = Kind("Services", listers(core.list_namespaced_service, core.list_service_for_all_namespaces),
                              label_selector=OWNED, on_change=self._owned_changed(self.written_services, wake=False))
         self.secrets = Kind("Secrets", listers(core.list_namespaced_secret, core.list_secret_for_all_namespaces),
-                            keep=self._keeper(SECRET, _secret_fields), on_change=self._referenced_changed(SECRET))
+                            keep=self._keeper(SECRET, secret_fields), on_change=self._referenced_changed(SECRET))
         self.routes: dict[str, Kind] = {}
         for router, (group, version, plural) in ROUTES.items():
             self.routes[router] = Kind(plural, {
