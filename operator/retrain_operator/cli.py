@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .core.sharding import Shard
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     namespaces = args.namespace or []
     api_client = load_api_client(args.kubeconfig)
     # The informers' long watches on a client of their own: they would hold the reconciles' pooled connections.
-    caches = Caches(load_api_client(args.kubeconfig), namespaces)
+    caches = Caches(load_api_client(args.kubeconfig), namespaces, shard=args.shard)
     handlers.CONTEXT = Context(
         kube=CachedKube(api_client, caches),
         clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
@@ -39,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         max_requeue=args.max_requeue,
         bucket_checks=BucketChecks(resync=args.storage_resync),
         caches=caches,
+        shard=args.shard,
     )
     if args.metrics_port:
         prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)
@@ -89,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-address", default="0.0.0.0")
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--peering", default=None, help="kopf peering object name (default: standalone)")
+    run.add_argument("--shard-index", type=int, default=0,
+                     help="this replica's shard, 0..count-1: it reconciles the policies whose namespace/name hash "
+                          "falls on it (docs/scale.md#sharding)")
+    run.add_argument("--shard-count", type=int, default=1, help="how many shards the policies are split into")
+    run.add_argument("--shard-selector", default=None,
+                     help="reconcile only policies whose labels match this Kubernetes label selector "
+                          "(e.g. 'team in (ml,vision),!legacy'); combines with the hash")
     run.add_argument("--json-logs", action="store_true")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(func=_run)
@@ -99,8 +108,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _shard(args: argparse.Namespace) -> Shard:
+    """The Shard of --shard-*; ValueError with what is wrong (the parser turns it into its one-line error)."""
+    return Shard(args.shard_index, args.shard_count, args.shard_selector or None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.command == "run":
+        try:
+            args.shard = _shard(args)
+        except ValueError as error:
+            cli.error(str(error))  # exits 2 with usage and the message, no traceback
     if args.command != "run":  # kopf configures logging itself
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)

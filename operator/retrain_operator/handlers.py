@@ -103,6 +103,11 @@ async def _caches_listed() -> None:
                     CACHES_READY_TIMEOUT, ", ".join(late))
 
 
+def owned(name: str, namespace: str, labels: Mapping[str, str], **_: Any) -> bool:
+    """kopf's `when=` filter: the policies of this replica's shard (core/sharding.py); all of them by default."""
+    return CONTEXT is None or CONTEXT.shard.owns(namespace, name, labels)
+
+
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
     waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
     try:
@@ -112,7 +117,7 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float)
             waiter.cancel()
 
 
-@kopf.daemon(names.GROUP, names.VERSION, names.PLURAL, cancellation_timeout=10.0)
+@kopf.daemon(names.GROUP, names.VERSION, names.PLURAL, cancellation_timeout=10.0, when=owned)
 async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
     assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
     wake = WAKEUPS.event(namespace, name)
@@ -137,6 +142,11 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
         metrics.forget(namespace, name)
 
 
+# Not filtered by shard, on purpose: every shard must agree that a policy needs the (one) finalizer. With a
+# `when=` here, kopf in the shards that do not own a policy would find the finalizer needless and remove it,
+# the owner would add it back: a PATCH war (nolar/kopf#664). The step is idempotent and needs no state
+# (a JSON patch with a `test`), so whichever shard runs it first releases the route; the others find nothing
+# to do. Deletions thus go on while the owning shard is down.
 @kopf.on.delete(names.GROUP, names.VERSION, names.PLURAL)
 async def policy_deleted(body: kopf.Body, **_: Any) -> None:
     """The finalizer step: the user's route loses our canary backend before the Services go."""
@@ -150,7 +160,7 @@ async def policy_deleted(body: kopf.Body, **_: Any) -> None:
         kopf.info(body, reason="RouteReleased", message=done)
 
 
-@kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, names.PLURAL, when=owned)
 def policy_changed(event: Mapping[str, Any], name: str, namespace: str, **_: Any) -> None:
     """Kept for the reconcile to read; wakes the loop unless it is the echo of the loop's own status write."""
     news = True

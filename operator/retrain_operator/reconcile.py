@@ -34,6 +34,7 @@ from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Set
 from .core.in_flight import storage_in_use
 from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed, ServingView, drift_job_view, job_view
 from .core.promotion import ServingPlan
+from .core.sharding import Shard
 from .core.timeutil import from_rfc3339
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Context:
     bucket_checks: BucketChecks = field(default_factory=BucketChecks)
     caches: Caches | None = None  # the informers behind ctx.kube's reads (a CachedKube), started by handlers
     instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
+    shard: Shard = field(default_factory=Shard)  # the policies this replica reconciles (handlers' filters)
 
 
 def _state(body: dict[str, Any]) -> PolicyState:

@@ -2,6 +2,22 @@
 app.kubernetes.io/name: retrain-operator
 {{- end -}}
 
+{{/* A shard's Deployment (and peering) name: (list index count). */}}
+{{- define "retrain-operator.shardName" -}}
+{{- $index := index . 0 }}{{ $count := index . 1 -}}
+retrain-operator{{ if gt $count 1 }}-shard-{{ $index }}{{ end }}
+{{- end -}}
+
+{{/* A shard's labels: (list root index count); the shard label only when there are several, so that
+each Deployment selects its own pods while the metrics Service selects them all. */}}
+{{- define "retrain-operator.shardLabels" -}}
+{{- $root := index . 0 }}{{ $index := index . 1 }}{{ $count := index . 2 -}}
+{{ include "retrain-operator.labels" $root }}
+{{- if gt $count 1 }}
+retrain.mlops.dev/shard: {{ $index | quote }}
+{{- end }}
+{{- end -}}
+
 {{- define "retrain-operator.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
@@ -53,6 +69,13 @@ app.kubernetes.io/name: retrain-operator
   verbs: [get, list, watch, patch]
 - apiGroups: [networking.istio.io]
   resources: [virtualservices]
+  verbs: [get, list, watch, patch]
+{{- end -}}
+
+{{/* kopf's peering objects (sharding.peering): it reads, watches and patches their status. */}}
+{{- define "retrain-operator.peeringRule" -}}
+- apiGroups: [kopf.dev]
+  resources: [{{ . }}]
   verbs: [get, list, watch, patch]
 {{- end -}}
 

@@ -23,6 +23,7 @@ from retrain_contract.api import names
 
 from ..api import kubenames
 from ..core.references import SECRET, Ref, ReferenceIndex, references
+from ..core.sharding import Shard
 from .informer import Informer, Json, key_of, trim
 from .kube import ROUTES
 from .policy_cache import PolicyCache
@@ -67,7 +68,9 @@ class Kind:
 
 
 class Caches:
-    def __init__(self, api_client: kubernetes.client.ApiClient, namespaces: Sequence[str]):
+    def __init__(self, api_client: kubernetes.client.ApiClient, namespaces: Sequence[str],
+                 shard: Shard | None = None):
+        self.shard = shard or Shard()
         self.wake: Wake = lambda namespace, name: None  # set by start()
         self.policies = PolicyCache()
         self.refs = ReferenceIndex()
@@ -88,12 +91,14 @@ class Caches:
             return {ns: partial(namespaced, ns) if ns else cluster for ns in scopes}
 
         self.jobs = Kind("Jobs", listers(batch.list_namespaced_job, batch.list_job_for_all_namespaces),
-                         label_selector=OWNED, on_change=self._job_changed)
+                         label_selector=OWNED, keep=self._in_shard, on_change=self._job_changed)
         self.deployments = Kind("Deployments", listers(apps.list_namespaced_deployment,
                                                        apps.list_deployment_for_all_namespaces),
-                                label_selector=OWNED, on_change=self._owned_changed(self.written_deployments))
+                                label_selector=OWNED, keep=self._in_shard,
+                                on_change=self._owned_changed(self.written_deployments))
         self.services = Kind("Services", listers(core.list_namespaced_service, core.list_service_for_all_namespaces),
-                             label_selector=OWNED, on_change=self._owned_changed(self.written_services, wake=False))
+                             label_selector=OWNED, keep=self._in_shard,
+                             on_change=self._owned_changed(self.written_services, wake=False))
         self.secrets = Kind("Secrets", listers(core.list_namespaced_secret, core.list_secret_for_all_namespaces),
                             keep=self._keeper(SECRET, secret_fields), on_change=self._referenced_changed(SECRET))
         self.routes: dict[str, Kind] = {}
@@ -131,6 +136,14 @@ class Caches:
             if not late or loop.time() >= deadline:
                 return late
             await asyncio.sleep(0.05)
+
+    def _in_shard(self, obj: Json) -> Json | None:
+        """One of our Jobs, Deployments or Services, if its policy is this shard's by hash (it carries none of
+        the policy's labels: a selector shard keeps those of every policy its hash owns)."""
+        policy = kubenames.policy_of(obj.get("metadata"))
+        if policy is not None and not self.shard.owns_key(key_of(obj)[0], policy):
+            return None
+        return trim(obj)
 
     # -- policies ---------------------------------------------------------------------------------
 
