@@ -36,11 +36,14 @@ status: each policy's periodic reconcile falls in it once, and the first wave of
 drain) falls in its middle, not on its edge, so it is counted once, not 0, 5 or half a time.
 
 Run: .venv/bin/python benchmarks/scale_bench.py --policies 100 [--json out.json] [--triggers 50]
-     [--idle-seconds 300] [--keep] [--baseline REF]
+     [--idle-seconds 300] [--keep] [--baseline REF] [--shards N]
 With --baseline REF (a git commit, e.g. 6331452: the polling design) the same measurement runs first
 with the operator of that commit (a git worktree put first on PYTHONPATH, same venv, same machine, a
 cluster of its own), then with this checkout's; the report and the JSON (`baseline`, `vs_baseline`)
 give both and the ratio current / baseline of each metric.
+With --shards N, N operator processes run side by side (`--shard-index 0..N-1 --shard-count N`, one
+per shard Deployment of the chart): rss_mib is then the largest shard's (what one replica needs),
+with every shard's in rss_mib_by_shard, and cpu_percent is their sum.
 Everything it starts dies with it (Ctrl-C, SIGTERM, or SIGKILL: the dev cluster's processes have
 PR_SET_PDEATHSIG). Targets (issue 15, this 2-core machine): 1,000 policies on one replica in
 <= 300 MiB, idle <= 0.1 request/policy/min, trigger-to-Job p99 <= 1 s, all statuses <= 60 s after
@@ -212,6 +215,7 @@ class Bench:
         self.local: Any = None
         self.scenario: Any = None
         self.names = [f"p-{index:05d}" for index in range(args.policies)]
+        self.shards: list[subprocess.Popen[bytes]] = []  # the operators of shards 1..N-1 (0 is self.local's)
 
     def say(self, text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -224,11 +228,33 @@ class Bench:
             os.environ["PYTHONPATH"] = os.pathsep.join(str(self.source / part) for part in ("operator", "contract"))
         self.say(f"starting the dev cluster, SeaweedFS and the operator in {self.workdir}"
                  + (f" (operator from {self.source})" if self.source else ""))
-        self.local = LocalCluster(self.workdir, max_requeue=MAX_REQUEUE, say=self.say).start()
+        self.local = LocalCluster(self.workdir, max_requeue=MAX_REQUEUE, operator_args=self.shard_args(0),
+                                  say=self.say).start()
+        self.start_shards()
         self.scenario = Scenario(self.local, self.local.seaweed.client())
         self.audit = AuditLog(self.local.dev.plane.audit_log)
 
+    def shard_args(self, index: int) -> tuple[str, ...]:
+        count = self.args.shards
+        return ("--shard-index", str(index), "--shard-count", str(count)) if count > 1 else ()
+
+    def start_shards(self) -> None:
+        """Shards 1..N-1, each one more operator process beside LocalCluster's (shard 0), as the chart runs them."""
+        self.shards = [self.local.spawn_operator(*self.shard_args(index), log=self.workdir / f"operator-{index}.log")
+                       for index in range(1, self.args.shards)]
+
+    def stop_shards(self) -> None:
+        for process in self.shards:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+        self.shards = []
+
+    def pids(self) -> list[int]:
+        return [self.local.operator.pid, *(process.pid for process in self.shards)]
+
     def stop(self) -> None:
+        self.stop_shards()
         if self.local is not None:
             self.say("stopping everything")
             self.local.stop()
@@ -272,6 +298,10 @@ class Bench:
         operator = self.local.operator
         if operator is None or operator.poll() is not None:
             raise RuntimeError(f"the operator exited\n{self.local.log_tail()}")
+        for index, process in enumerate(self.shards, start=1):
+            if process.poll() is not None:
+                raise RuntimeError(f"the operator of shard {index} exited ({process.returncode}); see "
+                                   f"{self.workdir / f'operator-{index}.log'}")
         self.local.dev.check_alive()
 
     def create(self) -> None:
@@ -293,24 +323,27 @@ class Bench:
     # -- the measurements --------------------------------------------------------------------------------
 
     def idle(self) -> None:
-        pid = self.local.operator.pid
+        pids = self.pids()
         settle = self.args.idle_seconds / 2 if self.args.settle_seconds is None else self.args.settle_seconds
         self.say(f"settling for {settle:.0f} s")
         time.sleep(settle)
         window = self.args.idle_seconds
-        self.say(f"idle window: {window:.0f} s (operator pid {pid})")
-        offset, cpu, started = self.audit.offset(), cpu_seconds(pid), time.monotonic()
+        self.say(f"idle window: {window:.0f} s (operator pids {pids})")
+        offset, cpu, started = self.audit.offset(), sum(cpu_seconds(pid) for pid in pids), time.monotonic()
         while time.monotonic() - started < window:
             self.check_alive()
             time.sleep(min(5.0, max(0.0, window - (time.monotonic() - started))))
         elapsed = time.monotonic() - started
-        cpu_used = cpu_seconds(pid) - cpu
+        cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu
+        rss = [round(memory_mib(pid), 1) for pid in pids]
         time.sleep(1.0)  # the audit backend writes an event once the response is complete
         requests = self.audit.operator_requests(offset)
         total = sum(requests.values())
         self.results.update(
             idle_seconds=round(elapsed, 1),
-            rss_mib=round(memory_mib(pid), 1), rss_peak_mib=round(memory_mib(pid, "VmHWM"), 1),
+            # Per replica: the largest shard's (one replica, without sharding); all of them in rss_mib_by_shard.
+            rss_mib=max(rss), rss_peak_mib=max(round(memory_mib(pid, "VmHWM"), 1) for pid in pids),
+            rss_mib_by_shard=rss, rss_mib_total=round(sum(rss), 1),
             cpu_percent=round(100 * cpu_used / elapsed, 2),
             idle_requests=total,
             idle_requests_per_policy_per_min=round(per_policy_per_minute(total, len(self.names), elapsed), 4),
@@ -344,6 +377,7 @@ class Bench:
 
         self.say("restart: SIGKILL the operator, remove every policy's status, start a new operator")
         self.local.stop_operator(kill=True)
+        self.stop_shards()
         for name in self.names:
             self.local.custom.patch_namespaced_custom_object_status(
                 names.GROUP, names.VERSION, self.scenario.namespace, names.PLURAL, name,
@@ -353,15 +387,16 @@ class Bench:
         offset = self.audit.offset()
         started = time.monotonic()
         self.local.start_operator()
+        self.start_shards()
         self.results["restart_all_status_s"] = round(self.wait_all_status(started, "restart"), 2)
         restart = self.audit.operator_requests(offset)
         self.results["restart_requests_by_kind"] = dict(restart.most_common())
-        self.results["restart_rss_mib"] = round(memory_mib(self.local.operator.pid), 1)
+        self.results["restart_rss_mib"] = max(round(memory_mib(pid), 1) for pid in self.pids())
         self.say(f"  every policy has a status {self.results['restart_all_status_s']:.1f} s after the restart")
 
     def run(self) -> dict[str, Any]:
-        self.results.update(policies=len(self.names), command=" ".join(sys.argv), machine=machine(),
-                            max_requeue_s=MAX_REQUEUE)
+        self.results.update(policies=len(self.names), shards=self.args.shards, command=" ".join(sys.argv),
+                            machine=machine(), max_requeue_s=MAX_REQUEUE)
         self.start()
         self.create()
         self.idle()
@@ -386,9 +421,12 @@ def machine() -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"{results.get('policies')} policies, one operator replica "
+    shards = results.get("shards") or 1
+    replicas = f"{shards} shards (one operator process each)" if shards > 1 else "one operator replica"
+    lines = [f"{results.get('policies')} policies, {replicas} "
              f"(load before {results.get('machine', {}).get('load_before')})", ""]
-    plain = ["create_s", "startup_all_status_s", "rss_mib", "rss_peak_mib", "cpu_percent", "idle_seconds",
+    plain = ["create_s", "startup_all_status_s", "rss_mib", "rss_peak_mib", "rss_mib_by_shard", "rss_mib_total",
+             "cpu_percent", "idle_seconds",
              "idle_requests_per_policy_per_min", "trigger_to_job_p50_s", "trigger_to_job_p99_s",
              "trigger_to_job_max_s", "restart_all_status_s", "restart_rss_mib"]
     lines += [f"  {key:36} {results[key]}" for key in plain if key in results]
@@ -416,7 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the workdir (logs, the audit log)")
     parser.add_argument("--baseline", default=None, metavar="REF",
                         help="first measure the operator of this git commit the same way, and report both")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="run N operator processes, --shard-index 0..N-1 --shard-count N (docs/scale.md#sharding); "
+                             "rss_mib is then the largest shard's, cpu_percent their sum")
     args = parser.parse_args(argv)
+    if args.shards < 1 or (args.shards > 1 and args.baseline):
+        parser.error("--shards must be at least 1, and cannot be combined with --baseline (no shards there)")
 
     sys.path.insert(0, str(ROOT))  # the tests' helpers (tests.integration), as the tests use them
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scale-bench-"))

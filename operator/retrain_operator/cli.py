@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     api_client = load_api_client(args.kubeconfig)
     # The informers' long watches on a client of their own: they would hold the reconciles' pooled connections.
     caches = Caches(load_api_client(args.kubeconfig), namespaces, shard=args.shard)
+    handlers.HEAP_TRIM_INTERVAL = args.heap_trim_interval
     handlers.CONTEXT = Context(
         kube=CachedKube(api_client, caches),
         clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
@@ -85,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--storage-resync", type=float, default=600.0,
                      help="seconds a successful bucket check is trusted (jittered 20%% shorter) before it is made "
                           "again; a failed one is made again after 10 s, a changed spec or Secret asks anew")
+    run.add_argument("--heap-trim-interval", type=float, default=60.0,
+                     help="seconds between two returns of freed heap pages to the kernel (glibc malloc_trim; "
+                          "after a burst of reconciles the heap keeps them otherwise); 0: never")
     run.add_argument("--clock-file", default=None,
                      help="read 'now' from this file (RFC 3339); for demos and tests only")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("RETRAIN_METRICS_PORT", "0")))

@@ -22,7 +22,7 @@ import kopf
 from retrain_contract.api import names
 
 from . import deletion
-from .adapters import metrics
+from .adapters import heap_trim, metrics
 from .core.requeue import next_look
 from .reconcile import Context, reconcile
 
@@ -34,6 +34,8 @@ ERROR_BACKOFF = 10.0  # after the first failed reconcile; doubled for each furth
 ERROR_BACKOFF_CAP = 300.0
 CACHES_READY_TIMEOUT = 30.0  # past it, reads an informer cannot answer yet go to the API server
 _caches_ready: asyncio.Task[list[str]] | None = None
+HEAP_TRIM_INTERVAL = heap_trim.INTERVAL  # set by the CLI (--heap-trim-interval); 0: never
+_trimming: asyncio.Task[None] | None = None
 
 
 def error_backoff(failures: int) -> float:
@@ -84,6 +86,18 @@ async def start_caches(**_: Any) -> None:
     loop = asyncio.get_running_loop()
     CONTEXT.caches.start(lambda namespace, name: loop.call_soon_threadsafe(WAKEUPS.wake, namespace, name))
     _caches_ready = asyncio.create_task(CONTEXT.caches.ready(CACHES_READY_TIMEOUT))
+
+
+@kopf.on.startup()
+async def start_heap_trim(**_: Any) -> None:
+    global _trimming
+    _trimming = asyncio.create_task(heap_trim.keep_trimming(HEAP_TRIM_INTERVAL))
+
+
+@kopf.on.cleanup()
+async def stop_heap_trim(**_: Any) -> None:
+    if _trimming is not None:
+        _trimming.cancel()
 
 
 @kopf.on.cleanup()
@@ -161,8 +175,11 @@ async def policy_deleted(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL, when=owned)
-def policy_changed(event: Mapping[str, Any], name: str, namespace: str, **_: Any) -> None:
-    """Kept for the reconcile to read; wakes the loop unless it is the echo of the loop's own status write."""
+async def policy_changed(event: Mapping[str, Any], name: str, namespace: str, **_: Any) -> None:
+    """Kept for the reconcile to read; wakes the loop unless it is the echo of the loop's own status write.
+
+    async, so it runs on the event loop: a sync handler runs in kopf's thread pool, and an asyncio.Event set
+    from another thread wakes its waiter only when the loop next wakes for something else."""
     news = True
     if CONTEXT is not None and CONTEXT.caches is not None:
         news = CONTEXT.caches.policy_event(event.get("type"), event.get("object") or {})

@@ -111,3 +111,11 @@ def test_the_comparison_divides_current_by_baseline_where_both_measured():
                 "cpu_percent": 3.0}
     assert bench.versus(current, baseline) == {"rss_mib": 0.5, "idle_requests_per_policy_per_min": 0.0167,
                                                      "trigger_to_job_p99_s": None}
+
+
+def test_the_report_names_the_shards_and_each_ones_memory():
+    text = bench.report({"policies": 5000, "shards": 5, "rss_mib": 240.0, "rss_mib_by_shard": [230.0, 240.0],
+                         "machine": {"load_before": (0.1, 0.2, 0.3)}})
+    assert text.startswith("5000 policies, 5 shards (one operator process each)")
+    assert "rss_mib_by_shard" in text and "[230.0, 240.0]" in text
+    assert bench.report({"policies": 10, "machine": {}}).startswith("10 policies, one operator replica")

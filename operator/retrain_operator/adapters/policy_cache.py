@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .informer import trim
+
 Json = dict[str, Any]
 Key = tuple[str, str]
 PATIENCE = 60.0  # seconds a write's event is waited for; its watch has restarted and re-listed by then
@@ -59,7 +61,7 @@ class PolicyCache:
                 # someone expects a reconcile, so it still wakes the loop.
                 return True
             self._written.pop(key, None)
-            self._bodies[key] = body
+            self._bodies[key] = trim(body)
             return pending is None or version != pending
 
     def wrote(self, namespace: str, name: str, body: Json) -> None:
@@ -70,7 +72,7 @@ class PolicyCache:
         with self._lock:
             if self._seen.get(key) == version:
                 return  # its event came already (or the write changed nothing): the cache has it
-            self._bodies[key] = body
+            self._bodies[key] = trim(body)
             self._written[key] = (str(version), self._clock() + self._patience)
 
     def forget(self, namespace: str, name: str) -> None:

@@ -87,14 +87,18 @@ class LocalCluster:
         return str(self.dev.url)
 
     def start_operator(self) -> None:
+        self.operator = self.spawn_operator()
+
+    def spawn_operator(self, *extra: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """An operator process on this cluster: its own (start_operator), or one more beside it (another shard)."""
         from retrain_devcluster import processes
 
         command = [sys.executable, "-m", "retrain_operator.cli", "run", "--kubeconfig", str(self.operator_kubeconfig),
-                   "--max-requeue", str(self.max_requeue), *self.operator_args]
+                   "--max-requeue", str(self.max_requeue), *self.operator_args, *extra]
         if self.clock_file is not None:
             command += ["--clock-file", str(self.clock_file)]
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        self.operator = processes.spawn(command, self.operator_log, env=env)
+        return processes.spawn(command, log or self.operator_log, env=env)
 
     def stop_operator(self, kill: bool = False) -> None:
         process, self.operator = self.operator, None
