@@ -244,10 +244,10 @@ class Bench:
                        for index in range(1, self.args.shards)]
 
     def stop_shards(self) -> None:
+        from retrain_sandbox.cluster import stop_process
+
         for process in self.shards:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+            stop_process(process, kill=True)
         self.shards = []
 
     def pids(self) -> list[int]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
 from retrain_contract.artifacts.layout import version_prefix
@@ -62,6 +63,14 @@ def running_cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory
         yield local
     finally:
         local.stop()
+
+
+def scratch_namespace(devcluster: Any, name: str) -> Iterator[str]:
+    """A namespace of the test's own on the session's cluster, deleted after it (for a fixture to yield from)."""
+    core = kubernetes.client.CoreV1Api(devcluster.client)
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from retrain_operator.reconcile import _state
 from retrain_sandbox.cluster import LocalCluster
 from retrain_sandbox.seaweed import SeaweedS3
 
-from .conftest import Scenario, running_cluster
+from .conftest import Scenario, running_cluster, scratch_namespace
 from .policy_strategies import REGRESSIONS, policy_specs
 
 pytestmark = pytest.mark.integration
@@ -81,11 +81,7 @@ def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, clock_
 
 @pytest.fixture(scope="module")
 def dry_run_namespace(devcluster: Any) -> Iterator[str]:
-    core = kubernetes.client.CoreV1Api(devcluster.client)
-    name = f"gen-{int(time.time())}"
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
+    yield from scratch_namespace(devcluster, f"gen-{int(time.time())}")
 
 
 # -- the server's verdict and the operator's first reconcile ------------------------------------------

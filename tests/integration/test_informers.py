@@ -18,6 +18,8 @@ from retrain_operator.adapters.caches import Caches
 from retrain_operator.adapters.informer import Informer
 from retrain_operator.core.references import SECRET
 
+from .conftest import scratch_namespace
+
 pytestmark = pytest.mark.integration
 
 
@@ -41,11 +43,7 @@ class _Wakes:
 
 @pytest.fixture()
 def namespace(devcluster: Any) -> Iterator[str]:
-    core = kubernetes.client.CoreV1Api(devcluster.client)
-    name = f"inf-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
+    yield from scratch_namespace(devcluster, f"inf-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture()

@@ -102,16 +102,7 @@ class LocalCluster:
 
     def stop_operator(self, kill: bool = False) -> None:
         process, self.operator = self.operator, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process(process, kill)
 
     def kill_operator(self) -> None:
         """SIGKILL the operator now, as a lost node would: no grace, no wait, so safe from any thread."""
@@ -252,3 +243,17 @@ class LocalCluster:
             return "\n".join(self.operator_log.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no operator log)"
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, kill: bool = False) -> None:
+    """Stop an operator process and its group: SIGTERM (SIGKILL with `kill`), then SIGKILL after 20 s."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
