@@ -74,6 +74,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = os.environ.get("HOSTNAME") or names.MANAGED_BY
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # The API server sends this shard only its own policies (core/sharding.py): its memory follows them.
+    # Only with the caches, whose labeler puts the shard label on new policies.
+    if CONTEXT is not None and CONTEXT.caches is not None and (selector := CONTEXT.shard.watch_selector()):
+        settings.watching.label_selectors[names.GROUP, names.PLURAL] = selector
 
 
 @kopf.on.startup()
@@ -122,6 +126,11 @@ def owned(name: str, namespace: str, labels: Mapping[str, str], **_: Any) -> boo
     return CONTEXT is None or CONTEXT.shard.owns(namespace, name, labels)
 
 
+def mislabelled(name: str, namespace: str, labels: Mapping[str, str], **_: Any) -> bool:
+    """A policy in this shard's watch whose hash is another shard's (its label set by hand or copied)."""
+    return CONTEXT is not None and CONTEXT.caches is not None and CONTEXT.shard.mislabelled(namespace, name, labels)
+
+
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
     waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
     try:
@@ -156,11 +165,20 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
         metrics.forget(namespace, name)
 
 
-# Not filtered by shard, on purpose: every shard must agree that a policy needs the (one) finalizer. With a
-# `when=` here, kopf in the shards that do not own a policy would find the finalizer needless and remove it,
-# the owner would add it back: a PATCH war (nolar/kopf#664). The step is idempotent and needs no state
-# (a JSON patch with a `test`), so whichever shard runs it first releases the route; the others find nothing
-# to do. Deletions thus go on while the owning shard is down.
+@kopf.on.event(names.GROUP, names.VERSION, names.PLURAL, when=mislabelled)
+def policy_mislabelled(name: str, namespace: str, **_: Any) -> None:
+    """Relabelled for the shard its hash falls on, which then reconciles it (this one never does)."""
+    assert CONTEXT is not None and CONTEXT.caches is not None
+    CONTEXT.caches.labeler.label(namespace, name)
+
+
+# Not filtered by `owned`, on purpose: every replica that sees a policy must agree that it needs the (one)
+# finalizer. With a `when=` here, kopf in a replica that sees but does not own a policy (outside its
+# selector; or, with one shard per replica's watch, mislabelled) would find the finalizer needless and remove
+# it, the owner would add it back: a PATCH war (nolar/kopf#664). The step is idempotent and needs no state (a
+# JSON patch with a `test`), so whichever replica runs it first releases the route; the others find nothing
+# to do. With several shards, only the shard whose label a policy carries sees it: its deletion waits for
+# that shard to run.
 @kopf.on.delete(names.GROUP, names.VERSION, names.PLURAL)
 async def policy_deleted(body: kopf.Body, **_: Any) -> None:
     """The finalizer step: the user's route loses our canary backend before the Services go."""

@@ -1,16 +1,18 @@
-"""Two operator processes, shards 0 and 1 of 2, on one real control plane: every policy is reconciled, each by
-exactly the shard `Shard.owns` names, and neither touches the other's (no finalizer war, no double reconcile)."""
+"""Two operator processes, shards 0 and 1 of 2, on one real control plane: every policy is labelled for its
+shard and reconciled, each by exactly the shard `Shard.owns` names, and neither touches the other's (no
+finalizer war, no double reconcile)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from retrain_contract.api import names
-from retrain_operator.core.sharding import Shard
+from retrain_operator.core.sharding import LABEL, Shard
 from retrain_sandbox.cluster import LocalCluster
 from retrain_sandbox.seaweed import SeaweedS3
 
@@ -45,13 +47,18 @@ def shards(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory,
             next(run, None)  # the generator's finally: stop that operator
 
 
+def shard_index(label: str) -> int:
+    return int(label.split("-of-")[0])
+
+
 def _reconciled(port: int, namespace: str) -> set[str]:
     text = scrape(port)
     return {name for name in [*POLICIES, "skipped"]
             if (sample(text, "retrain_reconciles_total", namespace=namespace, policy=name) or 0) > 0}
 
 
-def test_two_shards_split_the_policies_and_each_reconciles_only_its_own(shards: list[tuple[LocalCluster, int]], s3):
+def test_two_shards_split_the_policies_and_each_reconciles_only_its_own(shards: list[tuple[LocalCluster, int]], s3,
+                                                                       devcluster: Any):
     cluster = shards[0][0]
     scenario = Scenario(cluster, s3)
     namespace = scenario.namespace
@@ -64,8 +71,20 @@ def test_two_shards_split_the_policies_and_each_reconciles_only_its_own(shards: 
             "apiVersion": names.API_VERSION, "kind": names.KIND, "spec": spec,
             "metadata": {"name": "skipped", "namespace": namespace, "labels": {"retrain.test/skip": "yes"}}})
 
-        for name in POLICIES:
+        # Labelled by hand for the wrong shard (copied from another policy's manifest, say).
+        wrong = "p-relabelled"
+        layout = Shard(0, COUNT, SELECTOR)
+        other = f"{1 - shard_index(layout.label_of(namespace, wrong))}-of-{COUNT}"
+        cluster.custom.create_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, {
+            "apiVersion": names.API_VERSION, "kind": names.KIND, "spec": spec,
+            "metadata": {"name": wrong, "namespace": namespace, "labels": {LABEL: other}}})
+        everyone = [*POLICIES, wrong]
+
+        for name in everyone:
             scenario.wait_status(name, lambda s: s.get("nextRunAt"), f"{name} to get a status", timeout=120)
+        labels = {name: cluster.policy(namespace, name)["metadata"].get("labels", {}) for name in everyone}
+        assert {name: found.get(LABEL) for name, found in labels.items()} == {
+            name: layout.label_of(namespace, name) for name in everyone}
         owners = {index: {name for name in POLICIES if Shard(index, COUNT, SELECTOR).owns(namespace, name, {})}
                   for index in range(COUNT)}
         assert all(owners.values()), f"a test of two shards needs policies on both: {owners}"
@@ -73,6 +92,19 @@ def test_two_shards_split_the_policies_and_each_reconciles_only_its_own(shards: 
         assert seen == owners
         assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(POLICIES)
         assert scenario.status("skipped") == {}
+        assert LABEL not in (cluster.policy(namespace, "skipped")["metadata"].get("labels") or {})
+        owner_of_wrong = shard_index(layout.label_of(namespace, wrong))
+        assert (sample(scrape(shards[owner_of_wrong][1]), "retrain_reconciles_total", namespace=namespace,
+                       policy=wrong) or 0) > 0
+        assert (sample(scrape(shards[1 - owner_of_wrong][1]), "retrain_reconciles_total", namespace=namespace,
+                       policy=wrong) or 0) == 0
+
+        # Each shard asked the API server for its own policies only (so its memory follows them).
+        asked = {unquote(record.uri.partition("labelSelector=")[2].split("&")[0])
+                 for record in devcluster.plane.audit()
+                 if record.resource == names.PLURAL and record.verb in ("list", "watch")
+                 and "labelSelector=" in record.uri}
+        assert {f"{LABEL}={index}-of-{COUNT}" for index in range(COUNT)} <= asked
 
         # Settled: nothing rewrites the policies (two shards fighting over kopf's finalizer would).
         before = {name: cluster.policy(namespace, name)["metadata"] for name in POLICIES}

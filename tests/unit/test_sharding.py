@@ -8,7 +8,18 @@ from collections import Counter
 
 import pytest
 
-from retrain_operator.core.sharding import EXISTS, IN, NOT_EXISTS, NOT_IN, Requirement, Shard, parse_selector, shard_of
+from retrain_operator.core.sharding import (
+    EXISTS,
+    IN,
+    LABEL,
+    NOT_EXISTS,
+    NOT_IN,
+    Requirement,
+    Shard,
+    matches,
+    parse_selector,
+    shard_of,
+)
 
 NAMES = [(f"team-{i % 37}", f"policy-{i}") for i in range(10_000)]
 
@@ -165,6 +176,7 @@ def test_the_loop_and_the_event_handler_are_filtered_by_shard_but_the_finalizer_
     assert whens["policy_loop"] is handlers.owned
     assert whens["policy_changed"] is handlers.owned
     assert whens["policy_deleted"] is None
+    assert whens["policy_mislabelled"] is handlers.mislabelled
 
 
 def test_the_filter_asks_the_contexts_shard():
@@ -212,3 +224,44 @@ def test_the_informers_keep_only_the_children_of_this_shards_policies():
     assert informer is not None
     informer.put(job("b", theirs))
     assert informer.get("team-0", "b") is not None
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_each_shard_watches_exactly_the_policies_labelled_for_it(count: int):
+    """The server-side selectors, read as the API server reads them: each labelled policy is in exactly its
+    owner's watch, and in no shard's unlabelled watch."""
+    shards = [Shard(index, count) for index in range(count)]
+    watches = [parse_selector(shard.watch_selector() or "") for shard in shards]
+    unlabelled = [parse_selector(shard.unlabelled_selector() or "") for shard in shards]
+    for namespace, name in NAMES[:500]:
+        labels = {LABEL: shards[0].label_of(namespace, name)}
+        assert [matches(watch, labels) for watch in watches] == [shard.owns(namespace, name, labels)
+                                                                  for shard in shards]
+        assert not any(matches(selector, labels) for selector in unlabelled)
+        assert not any(shard.mislabelled(namespace, name, labels) for shard in shards)
+        for stale in ({}, {LABEL: f"0-of-{count + 1}"}, {LABEL: "junk"}):  # new, or of another layout
+            assert all(matches(selector, stale) for selector in unlabelled)
+            assert not any(matches(watch, stale) for watch in watches)
+
+
+def test_the_label_names_the_layout_so_a_resize_relabels():
+    assert Shard(0, 5).label_of("default", "churn") == "1-of-5"
+    assert Shard(3, 7).label_of("ml", "fraud-detector") == "4-of-7"
+    assert Shard(2, 5).watch_selector() == f"{LABEL}=2-of-5"
+    assert Shard(0, 2).unlabelled_selector() == f"{LABEL} notin (0-of-2,1-of-2)"
+
+
+def test_one_shard_needs_no_label_and_its_selector_stays_in_the_operator():
+    """A policy that leaves a server-side selector would leave kopf's finalizer behind with no one to remove it."""
+    assert Shard().watch_selector() is None and Shard().unlabelled_selector() is None
+    assert Shard(0, 1, "team=ml").watch_selector() is None
+    assert not Shard(0, 1, "team=ml").mislabelled("default", "churn", {})
+    assert Shard(0, 2, "team=ml").unlabelled_selector() == f"team=ml,{LABEL} notin (0-of-2,1-of-2)"
+
+
+def test_a_wrong_label_is_mislabelled_only_for_this_installations_policies():
+    shard = Shard(0, 5, "team=ml")
+    right = shard.label_of("default", "churn")
+    assert shard.mislabelled("default", "churn", {"team": "ml", LABEL: "0-of-5"})  # its hash says 1-of-5
+    assert not shard.mislabelled("default", "churn", {"team": "ml", LABEL: right})
+    assert not shard.mislabelled("default", "churn", {"team": "vision", LABEL: "0-of-5"})

@@ -27,6 +27,7 @@ from ..core.sharding import Shard
 from .informer import Informer, Json, key_of, trim
 from .kube import ROUTES
 from .policy_cache import PolicyCache
+from .shard_labels import ShardLabeler
 from .written import Written
 
 log = logging.getLogger(__name__)
@@ -107,25 +108,31 @@ class Caches:
                 ns: partial(custom.list_namespaced_custom_object, group, version, ns, plural) if ns else
                 partial(custom.list_cluster_custom_object, group, version, plural) for ns in scopes},
                 keep=self._keeper(router, trim), on_change=self._referenced_changed(router))
+        self.labeler = ShardLabeler(api_client, list(namespaces), self.shard)
 
     def kinds(self) -> list[Kind]:
         return [self.jobs, self.deployments, self.services, self.secrets, *self.routes.values()]
 
     def informers(self) -> list[Informer]:
-        return [informer for kind in self.kinds() for informer in kind.all()]
+        return [informer for kind in self.kinds() for informer in kind.all()] + self.labeler.informers
 
     def start(self, wake: Wake) -> None:
         self.wake = wake
-        for informer in self.informers():
-            informer.start()
+        for kind in self.kinds():
+            for informer in kind.all():
+                informer.start()
+        self.labeler.start()
 
     def stop(self, timeout: float = 5.0) -> list[str]:
         """Stop every informer and wait for them (within `timeout` in all); returns those still running."""
-        for informer in self.informers():
-            informer.stop()
+        for kind in self.kinds():
+            for informer in kind.all():
+                informer.stop()
+        self.labeler.stop()
         deadline = time.monotonic() + timeout
-        return [informer.what for informer in self.informers()
+        late = [informer.what for informer in self.informers()
                 if not informer.join(max(0.0, deadline - time.monotonic()))]
+        return late if self.labeler.join(max(0.0, deadline - time.monotonic())) else [*late, "shard labeler"]
 
     async def ready(self, timeout: float) -> list[str]:
         """Wait until every informer has listed once (or `timeout`); returns those that have not."""

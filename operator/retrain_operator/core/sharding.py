@@ -5,6 +5,10 @@ a policy belongs to the replica whose index its hash falls on, so every policy h
 without the replicas talking to each other. The hash is sha256, not Python's `hash()` (salted per
 process: two replicas would disagree). The selector is the Kubernetes label-selector syntax, parsed
 once (no library on PyPI that parses it is maintained; the grammar is small).
+
+With several shards, each policy also carries the label `LABEL: "<i>-of-<N>"` (its hash's shard in an
+N-shard layout), put there by the operator: the API server then sends each shard only its own policies
+(a label selector on the watch), so a shard's memory follows the policies it owns, not all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from retrain_contract.api import names
+
 # A label key: an optional DNS-subdomain prefix and "/", then a name (as in apimachinery's validation).
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _KEY = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
@@ -21,6 +27,7 @@ _VALUE = re.compile(rf"^({_NAME})?$")
 _TOKEN = re.compile(r"\s*(?:(?P<op>==|!=|=|!|\(|\)|,)|(?P<word>[^\s=!(),]+))")
 
 EXISTS, NOT_EXISTS, IN, NOT_IN = "exists", "!exists", "in", "notin"
+LABEL = f"{names.GROUP}/shard"  # on a policy, with several shards: "<i>-of-<N>"
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,11 @@ def shard_of(namespace: str, name: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
+def layout_label(index: int, count: int) -> str:
+    """The value of LABEL for shard `index` of `count`: the count is in it, so a resize relabels every policy."""
+    return f"{index}-of-{count}"
+
+
 @dataclass(frozen=True)
 class Shard:
     """This replica's part of the policies: those whose hash is `index` (of `count`) and whose labels match."""
@@ -172,3 +184,29 @@ class Shard:
 
     def owns(self, namespace: str, name: str, labels: Mapping[str, str] | None = None) -> bool:
         return self.owns_key(namespace, name) and matches(self.requirements, labels)
+
+    def label_of(self, namespace: str, name: str) -> str:
+        """The LABEL value `namespace/name` must carry in this layout (whichever shard its hash falls on)."""
+        return layout_label(shard_of(namespace, name, self.count), self.count)
+
+    def watch_selector(self) -> str | None:
+        """The policies' server-side filter for this shard: its layout label, with several shards.
+
+        Not the selector: a policy that left it (a label edited) would leave every shard's watch with
+        kopf's finalizer still on it, and its deletion would hang. The selector is applied in the operator."""
+        return f"{LABEL}={layout_label(self.index, self.count)}" if self.count > 1 else None
+
+    def unlabelled_selector(self) -> str | None:
+        """The policies (of the selector) that carry no label of this layout: new ones, and all after a
+        resize. None with one shard: nothing to label."""
+        if self.count == 1:
+            return None
+        layout = ",".join(layout_label(index, self.count) for index in range(self.count))
+        terms = [self.selector.strip()] if self.selector and self.selector.strip() else []
+        return ",".join([*terms, f"{LABEL} notin ({layout})"])
+
+    def mislabelled(self, namespace: str, name: str, labels: Mapping[str, str] | None) -> bool:
+        """A policy whose label names a shard its hash does not fall on (set by hand, or copied from another
+        policy's manifest): no shard would reconcile it until it is corrected. Only of this selector's policies."""
+        return (self.count > 1 and matches(self.requirements, labels)
+                and (labels or {}).get(LABEL) != self.label_of(namespace, name))

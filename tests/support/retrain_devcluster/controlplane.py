@@ -51,6 +51,7 @@ class AuditRecord:
     name: str
     code: int
     decision: str  # the authorizer's: "allow" or "forbid" (a 403 can also come from admission)
+    uri: str = ""  # path and query, as asked
 
     @classmethod
     def parse(cls, event: dict[str, Any]) -> AuditRecord:
@@ -60,7 +61,8 @@ class AuditRecord:
                    group=ref.get("apiGroup", ""), resource=ref.get("resource", ""),
                    subresource=ref.get("subresource", ""), namespace=ref.get("namespace", ""),
                    name=ref.get("name", ""), code=int((event.get("responseStatus") or {}).get("code") or 0),
-                   decision=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""))
+                   decision=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""),
+                   uri=event.get("requestURI", ""))
 
 
 class ControlPlane:
