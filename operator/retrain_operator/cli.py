@@ -91,7 +91,9 @@ def parser() -> argparse.ArgumentParser:
                           "after a burst of reconciles the heap keeps them otherwise); 0: never")
     run.add_argument("--clock-file", default=None,
                      help="read 'now' from this file (RFC 3339); for demos and tests only")
-    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("RETRAIN_METRICS_PORT", "0")))
+    # A string default is parsed as the option is: a wrong $RETRAIN_METRICS_PORT is a usage error, and --help works.
+    run.add_argument("--metrics-port", type=int, default=os.environ.get("RETRAIN_METRICS_PORT", "0"),
+                     help="serve Prometheus metrics on this port; 0: not at all (default: $RETRAIN_METRICS_PORT or 0)")
     run.add_argument("--metrics-address", default="0.0.0.0")
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--peering", default=None, help="kopf peering object name (default: standalone)")

@@ -186,6 +186,9 @@ def test_the_plugin_fetches_a_report_with_the_secrets_or_the_users_credentials(
         monkeypatch.setenv(name, value)
     saved, _ = fetch_report(None, policy, str(tmp_path / "b.html"), env_credentials=True)  # type: ignore[arg-type]
     assert Path(saved).read_bytes() == b"<!doctype html>"
+    nowhere = tmp_path / "nodir" / "c.html"  # one line for the user, not an OSError's traceback
+    with pytest.raises(ReportError, match=f"^cannot save the report to {nowhere}: No such file or directory$"):
+        fetch_report(secret, policy, str(nowhere))
 
 
 def test_the_plugin_says_whether_s3_answered(seaweed: SeaweedS3, bucket: str, tmp_path: Path):

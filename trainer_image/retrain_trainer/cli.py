@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -45,18 +46,30 @@ def _store(storage: dict) -> object:
     return ArtifactStore(make_client(storage.get("endpoint"), storage.get("region")), storage["bucket"])
 
 
-def _config_text(args: argparse.Namespace) -> str:
-    text = Path(args.config).read_text() if args.config else os.environ.get(ENV_RUN_CONFIG)
-    if not text:
-        raise ConfigError(f"no run configuration: set {ENV_RUN_CONFIG} or pass --config")
-    return text
+def _config_text(args: argparse.Namespace) -> tuple[str, str]:
+    """(the configuration's text, where it came from): a file that cannot be read is named."""
+    if not args.config:
+        text = os.environ.get(ENV_RUN_CONFIG) or ""
+        if not text.strip():
+            raise ConfigError(f"no run configuration: set ${ENV_RUN_CONFIG} or pass --config")
+        return text, f"${ENV_RUN_CONFIG}"
+    source = f"--config {args.config}"
+    try:
+        text = Path(args.config).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot read the file: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{source} is not UTF-8 text: {error}") from error
+    if not text.strip():
+        raise ConfigError(f"{source} is empty")
+    return text, source
 
 
 def _execute(args: argparse.Namespace, parse, run, where) -> int:
     """Parse, run, and on failure classify and report; `where(config)` locates error.json."""
     config = None
     try:
-        config = parse(_config_text(args))
+        config = parse(*_config_text(args))
         result = run(config)
     except Exception as error:
         code, reason = classify(error)
@@ -70,7 +83,11 @@ def _execute(args: argparse.Namespace, parse, run, where) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from . import config as config_module
-    from .train import run
+
+    def run(config):
+        from .train import run as train  # scikit-learn and pandas: only once the configuration is good
+
+        return train(config)
 
     def where(config):
         storage = {"endpoint": config.endpoint, "region": config.region, "bucket": config.bucket}
@@ -80,10 +97,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from . import drift_check
+    from .drift_config import parse
 
-    return _execute(args, drift_check.parse, drift_check.run,
-                    lambda config: (_store(config.storage), config.output_prefix))
+    def run(config):
+        from .drift_check import run as check  # numpy, pyarrow, joblib: only once the configuration is good
+
+        return check(config)
+
+    return _execute(args, parse, run, lambda config: (_store(config.storage), config.output_prefix))
 
 
 def _public_key(path: str) -> object:
@@ -98,6 +119,36 @@ def _public_key(path: str) -> object:
         raise ConfigError(f"--public-key-file {path}: {error}") from error
 
 
+def _check_serve_options(args: argparse.Namespace) -> None:
+    """Every option, before S3 is asked: a wrong one is a ConfigError naming it (exit 2), never a traceback."""
+    from retrain_contract.artifacts.uris import parse_s3_uri
+
+    from .fields import http_url
+
+    if not args.model_uri:
+        raise ConfigError("no model: pass --model-uri or set RETRAIN_MODEL_URI")
+    for option, uri in (("--model-uri", args.model_uri), ("--capture-uri", args.capture_uri)):
+        try:
+            if uri:
+                parse_s3_uri(uri)
+        except ValueError as error:
+            raise ConfigError(f"{option}: {error}") from error
+    if args.endpoint:
+        try:
+            http_url(args.endpoint)
+        except ValueError as error:
+            raise ConfigError(f"--endpoint (or $AWS_ENDPOINT_URL): {error}") from error
+    if not 0.0 <= args.capture_fraction <= 1.0:
+        raise ConfigError(f"--capture-fraction must be within 0..1, got {args.capture_fraction}")
+    if args.manifest_sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", args.manifest_sha256):
+        raise ConfigError(f"--manifest-sha256 must be 64 hex digits, got {args.manifest_sha256!r}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be within 0..65535, got {args.port}")
+    if args.capture_flush_rows < 1 or not args.capture_flush_seconds > 0:
+        raise ConfigError("--capture-flush-rows must be at least 1 and --capture-flush-seconds above 0, got "
+                          f"{args.capture_flush_rows} and {args.capture_flush_seconds}")
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Load and verify the model, then serve until SIGTERM; a model that fails verification never serves."""
     from aiohttp import web
@@ -110,18 +161,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .serving.capture import RequestCapture
     from .serving.metrics import ServingMetrics
 
-    client = make_client(args.endpoint, args.region)
-
-    def store_for(bucket: str) -> ArtifactStore:
-        return ArtifactStore(client, bucket)
-
     try:
-        if not args.model_uri:
-            raise ConfigError("no model: pass --model-uri or set RETRAIN_MODEL_URI")
-        if not 0.0 <= args.capture_fraction <= 1.0:
-            raise ConfigError(f"--capture-fraction must be within 0..1, got {args.capture_fraction}")
-        if args.manifest_sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", args.manifest_sha256):
-            raise ConfigError(f"--manifest-sha256 must be 64 hex digits, got {args.manifest_sha256!r}")
+        _check_serve_options(args)
+        store_for = functools.partial(ArtifactStore, make_client(args.endpoint, args.region))  # bucket -> store
         model = loaded_module.load(store_for, args.model_uri, args.manifest_sha256 or None,
                                    _public_key(args.public_key_file) if args.public_key_file else None)
         capture = (RequestCapture(store_for, args.capture_uri, model.version, args.capture_fraction,
@@ -136,9 +178,11 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="retrain-trainer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The subcommands and their options; defaults from the environment are parsed as the options are
+    (a wrong $RETRAIN_SERVE_PORT is a usage error naming --port, exit 2, not a traceback)."""
+    root = argparse.ArgumentParser(prog="retrain-trainer", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one version as the run configuration says")
     train.add_argument("--config", help=f"a run configuration file (default: ${ENV_RUN_CONFIG})")
     train.set_defaults(func=_train)
@@ -155,23 +199,31 @@ def main(argv: list[str] | None = None) -> int:
                        help="an Ed25519 public key (PEM): a manifest without a manifest.json.sig that verifies "
                             "with it is refused (default: $RETRAIN_PUBLIC_KEY_FILE)")
     serve.add_argument("--host", default=os.environ.get("RETRAIN_SERVE_HOST", "0.0.0.0"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("RETRAIN_SERVE_PORT", "8080")))
+    serve.add_argument("--port", type=int, default=os.environ.get("RETRAIN_SERVE_PORT", "8080"),
+                       help="(default: $RETRAIN_SERVE_PORT or 8080)")
     serve.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="S3 endpoint URL")
     serve.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     serve.add_argument("--policy", default=os.environ.get("RETRAIN_POLICY", ""), help="a label for metrics")
     serve.add_argument("--capture-uri", default=os.environ.get("RETRAIN_CAPTURE_URI"),
                        help="write a sample of requests and predictions under this S3 prefix")
-    serve.add_argument("--capture-fraction", type=float,
-                       default=float(os.environ.get("RETRAIN_CAPTURE_FRACTION", "0.1")))
+    serve.add_argument("--capture-fraction", type=float, default=os.environ.get("RETRAIN_CAPTURE_FRACTION", "0.1"),
+                       help="(default: $RETRAIN_CAPTURE_FRACTION or 0.1)")
     serve.add_argument("--capture-flush-rows", type=int, default=1000)
     serve.add_argument("--capture-flush-seconds", type=float, default=60.0)
     serve.set_defaults(func=_serve)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser.parse_args(argv)
+        args = parser().parse_args(argv)
     except SystemExit as exit_:
         return EXIT_CONFIG if exit_.code else EXIT_OK
-    logging.basicConfig(level=os.environ.get("RETRAIN_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("RETRAIN_LOG_LEVEL", "INFO").upper()
+    if level not in logging.getLevelNamesMapping():
+        _report_failure(None, EXIT_CONFIG, "ConfigError", f"$RETRAIN_LOG_LEVEL: unknown level {level!r}")
+        return EXIT_CONFIG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,9 @@ from retrain_contract.artifacts.layout import version_prefix
 from retrain_contract.artifacts.uris import parse_s3_uri
 
 from .errors import ConfigError
+from .fields import Fields, http_url, load
+
+STRATEGIES = ("full", "incremental", "window")
 
 
 @dataclass(frozen=True)
@@ -56,54 +58,70 @@ class RunConfig:
         return version_prefix(self.prefix, self.namespace, self.policy, self.version, uid=self.uid)
 
 
-def parse(text: str) -> RunConfig:
+def parse(text: str, source: str = f"${names.ENV_RUN_CONFIG}") -> RunConfig:
+    """The run configuration in `text` (from `source`); ConfigError naming the field that is wrong."""
     try:
-        raw = json.loads(text)
-        policy, model, data = raw["policy"], raw["model"], raw["data"]
-        training, storage = raw["training"], raw["storage"]
-        validation = data.get("validation") or {}
-        window = training.get("window") or {}
-        config = RunConfig(
-            namespace=str(policy["namespace"]), policy=str(policy["name"]), version=str(raw["version"]),
-            parent_version=raw.get("parentVersion"), trigger=dict(raw.get("trigger") or {}),
-            estimator=str(model["estimator"]), params=dict(model.get("params") or {}),
-            task=str(model.get("task", "classification")), target=str(model["target"]),
-            features=tuple(model["features"]) if model.get("features") else None,
-            history=data.get("history"), incoming=data.get("incoming"),
-            timestamp_column=data.get("timestampColumn"),
-            min_rows=int(validation.get("minRows", 50)),
-            max_null_fraction=float(validation.get("maxNullFraction", 0.2)),
-            labels=tuple(validation["labels"]) if validation.get("labels") else None,
-            strategy=str(training.get("strategy", "full")),
-            replay_fraction=float(training.get("replayFraction", 0.8)),
-            window_seconds=parse_duration(window.get("duration") or "7d").total_seconds(),
-            half_life_seconds=(parse_duration(window["halfLife"]).total_seconds() if window.get("halfLife")
-                               else None),
-            test_fraction=float(training.get("testFraction", 0.2)),
-            random_seed=int(training.get("randomSeed", 42)),
-            bucket=str(storage["bucket"]), prefix=str(storage.get("prefix") or ""),
-            endpoint=storage.get("endpoint") or None, region=str(storage.get("region") or "us-east-1"),
-            uid=str(policy.get("uid") or ""),
-            parent_uri=(raw.get("parentUri") or None) if raw.get("parentVersion") else None,
-            digest=config_digest(raw),
-            signing_key_env=(str((raw.get("signing") or {}).get("keyEnv") or names.ENV_SIGNING_KEY)
-                             if raw.get("signing") else None),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"invalid run configuration: {error!r}") from error
+        return _parse(load(text, source))
+    except ConfigError as error:
+        raise ConfigError(f"invalid run configuration: {error}") from error
+
+
+def _duration_seconds(value: Any) -> float:
+    duration = parse_duration(value)
+    if duration is None or duration.total_seconds() <= 0:
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return duration.total_seconds()
+
+
+def _parse(raw: Fields) -> RunConfig:
+    policy, model, data = raw.object("policy"), raw.object("model"), raw.object("data")
+    training, storage = raw.object("training"), raw.object("storage")
+    validation, window = data.object("validation", required=False), training.object("window", required=False)
+    params = model.object("params", required=False).raw
+    parent_version = raw.string("parentVersion", None)
+    config = RunConfig(
+        namespace=policy.string("namespace"), policy=policy.string("name"), version=raw.string("version"),
+        parent_version=parent_version, trigger=dict(raw.object("trigger", required=False).raw),
+        estimator=model.string("estimator"), params=dict(params),
+        task=model.string("task", "classification"), target=model.string("target"),
+        features=model.strings("features"),
+        history=data.parsed("history", _s3_uri, None), incoming=data.parsed("incoming", _s3_uri, None),
+        timestamp_column=data.string("timestampColumn", None) or None,
+        min_rows=validation.integer("minRows", 50, low=1),
+        max_null_fraction=validation.between("maxNullFraction", validation.number("maxNullFraction", 0.2), 0, 1),
+        labels=validation.values("labels"),
+        strategy=training.string("strategy", "full"),
+        replay_fraction=training.between("replayFraction", training.number("replayFraction", 0.8), 0, 1,
+                                         open_high=True),
+        window_seconds=window.parsed("duration", _duration_seconds, 7 * 24 * 3600.0),
+        half_life_seconds=window.parsed("halfLife", _duration_seconds, None),
+        test_fraction=training.between("testFraction", training.number("testFraction", 0.2), 0, 1,
+                                       open_low=True, open_high=True),
+        random_seed=training.integer("randomSeed", 42, low=0),
+        bucket=storage.string("bucket"), prefix=storage.string("prefix", ""),
+        endpoint=storage.parsed("endpoint", http_url, None), region=storage.string("region", None) or "us-east-1",
+        uid=policy.string("uid", ""),
+        parent_uri=raw.parsed("parentUri", _s3_uri, None) if parent_version else None,
+        digest=config_digest(raw.raw),
+        signing_key_env=_signing_key_env(raw),
+    )
+    if config.strategy not in STRATEGIES:
+        raise training.error("strategy", f"unknown strategy {config.strategy!r}; allowed: {', '.join(STRATEGIES)}")
     problem = estimator_problem(config.estimator, config.task, config.strategy)
     if problem:
-        raise ConfigError(problem)
-    if config.strategy not in {"full", "incremental", "window"}:
-        raise ConfigError(f"unknown strategy {config.strategy!r}")
+        raise model.error("estimator", problem)
     if not config.history and not config.incoming:
         raise ConfigError("data.history or data.incoming is required")
-    for uri in (config.history, config.incoming, config.parent_uri):
-        if uri:
-            try:
-                parse_s3_uri(uri)
-            except ValueError as error:
-                raise ConfigError(str(error)) from error
-    if not 0 <= config.replay_fraction < 1:
-        raise ConfigError("replayFraction must be in [0, 1)")
     return config
+
+
+def _s3_uri(value: Any) -> str:
+    parse_s3_uri(value)
+    return str(value)
+
+
+def _signing_key_env(raw: Fields) -> str | None:
+    """The environment variable with the signing key; None: the run does not sign."""
+    if not raw.raw.get("signing"):
+        return None
+    return raw.object("signing").string("keyEnv", None) or names.ENV_SIGNING_KEY

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import joblib
@@ -19,68 +18,24 @@ import numpy as np
 import pyarrow as pa
 
 from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError
-from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE, drift_prefix, version_prefix
+from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE
 from retrain_contract.artifacts.objects import list_data_objects
 from retrain_contract.artifacts.s3 import make_client
 from retrain_contract.artifacts.store import ArtifactStore
-from retrain_contract.artifacts.uris import parse_s3_uri
 from retrain_trainer.drift.engine import DriftCheck, Thresholds, to_json
 
 from . import evaluate
+from .drift_config import THRESHOLD_FIELDS, DriftConfig, instant
 from .errors import ConfigError
 from .tables import iter_batches
 
 PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a uniform sample of the window)
 LOWER_IS_BETTER = {"rmse", "mae"}
-THRESHOLD_FIELDS = {"psi": "psi", "ksPValue": "ks_pvalue", "ksStatistic": "ks_statistic",
-                    "chi2PValue": "chi2_pvalue", "jensenShannon": "jensen_shannon",
-                    "nullShareIncrease": "null_share_increase", "datasetShare": "dataset_share"}
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    raw: dict[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
-
-    @property
-    def storage(self) -> dict[str, Any]:
-        return self.raw["storage"]
-
-    @property
-    def output_prefix(self) -> str:
-        policy = self.raw["policy"]
-        return drift_prefix(self.storage.get("prefix", ""), policy["namespace"], policy["name"], self.raw["checkId"],
-                            uid=str(policy.get("uid") or ""))
-
-    def model_location(self, store: ArtifactStore) -> tuple[ArtifactStore, str]:
-        """The checked model's folder: its recorded URI, else this incarnation's folder of the version."""
-        uri = self.raw.get("modelUri")
-        if uri:
-            bucket, key = parse_s3_uri(uri)
-            key = key if not key or key.endswith("/") else key + "/"
-            return (store if bucket == store.bucket else ArtifactStore(store.client, bucket)), key
-        policy = self.raw["policy"]
-        return store, version_prefix(self.storage.get("prefix", ""), policy["namespace"], policy["name"],
-                                     self.raw["modelVersion"], uid=str(policy.get("uid") or ""))
-
-
-def parse(text: str) -> DriftConfig:
-    try:
-        raw = json.loads(text)
-        for key in ("policy", "checkId", "modelVersion", "data", "windowSeconds", "now", "storage", "target"):
-            raw[key]
-        if raw.get("modelUri"):
-            parse_s3_uri(raw["modelUri"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"invalid drift check configuration: {error!r}") from error
-    return DriftConfig(raw)
 
 
 def _thresholds(config: DriftConfig) -> Thresholds:
     values = {THRESHOLD_FIELDS[k]: float(v) for k, v in (config.raw.get("thresholds") or {}).items()
-              if k in THRESHOLD_FIELDS}
+              if k in THRESHOLD_FIELDS and v is not None}
     return Thresholds(**values, key_features=tuple(config.raw.get("keyFeatures") or ()))
 
 
@@ -89,7 +44,7 @@ def _performance(config: DriftConfig, model: Any, features: list[str], rows: pa.
     spec = config.raw.get("performance")
     if not spec or rows.num_rows == 0:
         return None
-    metric = spec.get("metric", "accuracy")
+    metric = spec.get("metric") or "accuracy"
     frame = rows.to_pandas()
     predictions = model.predict(frame[features])
     scores = (evaluate.classification(frame[config["target"]], predictions) if config.raw.get("task") !=
@@ -121,7 +76,7 @@ def run(config: DriftConfig) -> dict[str, Any]:
     except ChecksumMismatchError as error:
         raise DataError(f"the reference profile cannot be used: {error}") from error
 
-    now = dt.datetime.fromisoformat(str(config["now"]).replace("Z", "+00:00"))
+    now = instant(config["now"])
     since = now - dt.timedelta(seconds=float(config["windowSeconds"]))
     objects = [obj for obj in list_data_objects(client, config["data"]) if since <= obj.last_modified <= now]
     if not objects:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
+import traceback
 import webbrowser
 from pathlib import Path
-from typing import Any
 
-import kubernetes
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from retrain_contract.api import names
 
@@ -23,53 +22,9 @@ from .. import __version__
 from ..core import rollout
 from ..core.timeutil import to_rfc3339
 from . import tables
+from .failures import api_failure, one_line, request_failure
 from .report import ReportError, fetch_report
-
-
-class UserError(Exception):
-    """Something the user can fix: printed as one line, exit status 1."""
-
-
-class Session:
-    """The kubeconfig's cluster, context and namespace, as kubectl would pick them."""
-
-    def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None):
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_kube_config(config_file=kubeconfig, context=context,
-                                               client_configuration=configuration)
-            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-        except (kubernetes.config.ConfigException, FileNotFoundError) as error:
-            raise UserError(f"cannot load the kubeconfig: {error}") from error
-        if context:
-            active = next((c for c in contexts if c["name"] == context), active)
-        self.namespace = namespace or (active or {}).get("context", {}).get("namespace") or "default"
-        self.api_client = kubernetes.client.ApiClient(configuration)
-        self.custom = kubernetes.client.CustomObjectsApi(self.api_client)
-        self.core = kubernetes.client.CoreV1Api(self.api_client)
-
-    def policies(self, all_namespaces: bool) -> list[dict[str, Any]]:
-        if all_namespaces:
-            found = self.custom.list_cluster_custom_object(names.GROUP, names.VERSION, names.PLURAL)
-        else:
-            found = self.custom.list_namespaced_custom_object(names.GROUP, names.VERSION, self.namespace,
-                                                              names.PLURAL)
-        return sorted(found.get("items") or [], key=lambda p: (p["metadata"].get("namespace", ""),
-                                                               p["metadata"]["name"]))
-
-    def policy(self, name: str) -> dict[str, Any]:
-        try:
-            return self.custom.get_namespaced_custom_object(names.GROUP, names.VERSION, self.namespace,
-                                                            names.PLURAL, name)
-        except ApiException as error:
-            if error.status == 404:
-                raise UserError(f"retrainpolicy {name!r} not found in namespace {self.namespace!r}") from error
-            raise
-
-    def annotate(self, name: str, key: str, value: str) -> None:
-        """What `kubectl annotate --overwrite` does, as a merge patch of metadata only (never spec)."""
-        self.custom.patch_namespaced_custom_object(names.GROUP, names.VERSION, self.namespace, names.PLURAL,
-                                                   name, {"metadata": {"annotations": {key: value}}})
+from .session import REQUEST_TIMEOUT, Session, UserError
 
 
 def _now() -> dt.datetime:
@@ -139,10 +94,18 @@ def _report(session: Session, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="kubectl retrain", description=__doc__.splitlines()[0])
     root.add_argument("--version", action="version", version=__version__)
+    # SUPPRESS: given before or after the subcommand, the subparser's default does not overwrite it.
+    debug = {"action": "store_true", "default": argparse.SUPPRESS,
+             "help": "print the traceback of an unexpected error"}
+    root.add_argument("--debug", **debug)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", help="the namespace (default: the kubeconfig context's)")
     common.add_argument("--kubeconfig", help="path to the kubeconfig (default: KUBECONFIG or ~/.kube/config)")
     common.add_argument("--context", help="the kubeconfig context to use")
+    common.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT,
+                        help="seconds to wait for the API server to connect and to answer; 0: no limit "
+                             "(default: %(default)s)")
+    common.add_argument("--debug", **debug)
     sub = root.add_subparsers(dest="command", required=True)
 
     status = sub.add_parser("status", parents=[common], help="phase, model, drift and canary of each policy")
@@ -159,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     trigger.set_defaults(func=_trigger)
 
     for verb, done, annotation, text in (
-            ("promote", "promoted", names.ANNOTATION_PROMOTE, "promote the canary to 100% now"),
+            ("promote", "promoted", names.ANNOTATION_PROMOTE, "promote the canary to 100%% now"),
             ("abort", "aborted", names.ANNOTATION_ABORT, "abort the canary; the stable model keeps serving")):
         command = sub.add_parser(verb, parents=[common], help=text)
         command.add_argument("policy")
@@ -177,24 +140,29 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr, as kubectl's ("error: ..."), exit status 1."""
     args = parser().parse_args(argv)
+    session: Session | None = None
     try:
-        session = Session(args.kubeconfig, args.context, args.namespace)
+        session = Session(args.kubeconfig, args.context, args.namespace, args.request_timeout)
         return int(args.func(session, args) or 0)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error))
     except ApiException as error:
-        print(f"error: the API server answered {error.status} {error.reason}: {_api_message(error)}",
-              file=sys.stderr)
-        return 1
+        return _fail(api_failure(error, session.target if session is not None else None))
+    except HTTPError as error:  # urllib3: no answer at all
+        return _fail(request_failure(error, session.target if session is not None else None))
+    except Exception as error:  # a bug, not the user's: still one line unless asked for the traceback
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        where = f" talking to {session.target}" if session is not None else ""
+        return _fail(f"unexpected {type(error).__name__}{where}: {one_line(error)} "
+                     "(run again with --debug for the traceback)")
 
 
-def _api_message(error: ApiException) -> str:
-    try:
-        return str(json.loads(error.body or "{}").get("message") or "")
-    except ValueError:
-        return str(error.body or "")[:200]
+def _fail(message: str) -> int:
+    print(f"error: {one_line(message)}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -59,7 +59,10 @@ def fetch_report(session: SecretReader, policy: dict[str, Any], output: str | No
             raise ReportError(f"cannot reach S3 for {drift['reportUri']}: {error} "
                               "(from outside the cluster, --endpoint points at a reachable address)") from error
         raise ReportError(f"cannot read {drift['reportUri']}: {failure.code or error}") from error
-    path.write_bytes(body)
+    try:
+        path.write_bytes(body)
+    except OSError as error:
+        raise ReportError(f"cannot save the report to {path}: {error.strerror or error}") from error
     return str(path), drift
 
 
