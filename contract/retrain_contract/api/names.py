@@ -33,4 +33,6 @@ LABEL_MODEL_VERSION = f"{GROUP}/model-version"
 # Rollout commands: promote and abort act once per new value; pause holds while "true".
 ANNOTATION_PROMOTE = f"{GROUP}/promote"
 ANNOTATION_ABORT = f"{GROUP}/abort"
+# Roll out an earlier version from status.history again (core/undo.py): "<version>|previous[;immediate][;at=..]".
+ANNOTATION_UNDO = f"{GROUP}/undo"
 ANNOTATION_PAUSE = f"{GROUP}/pause"

@@ -496,6 +496,13 @@ def status_schema() -> Schema:
                 "nextRunAt": {"type": "string", "nullable": True, "description": "The next scheduled run."},
                 "lastScheduleTime": _str("The last cron tick consumed."),
                 "lastManualTrigger": _str("The last trigger annotation value consumed."),
+                "lastUndo": _obj("The last undo or retry request acted on (annotation retrain.mlops.dev/undo).", {
+                    "request": _str("The annotation value: a new value is a new request."),
+                    "at": _str("When it was acted on.", format="date-time"),
+                    "version": _str("The version it brings back."),
+                    "result": _str("Started (a canary rollout), Applied (at once) or Refused."),
+                    "message": _str("What happened, or why it was refused."),
+                }),
                 "runCounter": _int("Runs started so far; names the next version."),
                 "rollout": {"type": "object", "nullable": True, "x-kubernetes-preserve-unknown-fields": True,
                             "description": "The canary rollout under way, or the last one: version, phase, "

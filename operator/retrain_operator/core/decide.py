@@ -6,7 +6,7 @@ post and when to look again. Everything needed to resume lives in the status it 
 so a restarted operator picks up exactly where the previous one stopped.
 
 The sub-decisions run in a fixed order over one round's state (core/decision/): follow the
-run and the drift check under way, then serving, then whether to start a run or a check, then
+run and the drift check under way, then an undo request, then serving, then whether to start a run or a check, then
 re-verify the current version, then the summary. Each may stop the round to ask for facts.
 """
 
@@ -17,7 +17,7 @@ import datetime as dt
 from retrain_contract.api.spec import PolicySpec
 
 from . import apply_errors, promotion
-from .decision import drift, run, serve, summary, trigger, verify
+from .decision import drift, run, serve, summary, trigger, undo, verify
 from .decision.drift import feature_scores
 from .decision.inputs import PolicyState, Settings
 from .decision.plan import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, Wants
@@ -66,7 +66,7 @@ def decide(policy: PolicyState, observed: Observed, now: dt.datetime, settings: 
         summary.invalid(r, problems)
         return _plan(r)
     run.adopt_unrecorded_jobs(r)
-    wants = run.follow(r) or drift.follow(r) or serve.step(r)
+    wants = run.follow(r) or drift.follow(r) or undo.step(r) or serve.step(r)
     if wants:
         return _plan(r, wants)
     if promotion.rollout_active(r.status):

@@ -98,6 +98,7 @@ class ModelRecord(_Record):
     rollout: str | None = None  # "Progressing" while it is the canary
     rejected: str | None = None  # why it never became current (a gate, a rollback)
     rolled_out_at: str | None = None
+    passed_gates: bool | None = None  # its gates let it serve (core/undo.py may then bring it back)
 
 
 @dataclass
@@ -194,6 +195,17 @@ class RolloutRecord(_Record):
 
 
 @dataclass
+class UndoRecord(_Record):
+    """The last undo (or retry) request acted on, and what came of it."""
+
+    request: str = ""  # the annotation value: a new value is a new request
+    at: str | None = None
+    version: str | None = None  # the version it brings back
+    result: str = ""  # Started (a canary) | Applied (at once) | Refused
+    message: str = ""
+
+
+@dataclass
 class ServingStatus(_Record):
     stable_version: str | None = None  # what the stable Deployment is asked to run
     served_version: str | None = None  # what all its pods run, once rolled out
@@ -216,6 +228,7 @@ class PolicyStatus(_Record):
     next_run_at: str | None = None
     last_schedule_time: str | None = None
     last_manual_trigger: str | None = None
+    last_undo: UndoRecord | None = None  # the last undo annotation acted on (core/undo.py)
     last_drift_trigger: str | None = None
     pending_drift_trigger: PendingDrift | None = None
     active_drift_check: ActiveDriftCheck | None = None

@@ -21,7 +21,7 @@ from retrain_contract.api import names
 from .. import __version__
 from ..core import rollout
 from ..core.timeutil import to_rfc3339
-from . import tables
+from . import steering, tables, watching
 from .failures import api_failure, one_line, request_failure
 from .report import ReportError, fetch_report
 from .session import REQUEST_TIMEOUT, Session, UserError
@@ -32,14 +32,20 @@ def _now() -> dt.datetime:
 
 
 def _status(session: Session, args: argparse.Namespace) -> int:
+    wide = args.all_namespaces
+    headers = ["NAMESPACE", *tables.STATUS_HEADERS] if wide else tables.STATUS_HEADERS
+
+    def render(policies: list[dict]) -> str:
+        return tables.render(headers, [tables.status_row(p, _now(), wide) for p in policies])
+
     policies = [session.policy(args.policy)] if args.policy else session.policies(args.all_namespaces)
+    if args.watch:
+        return watching.follow(session, args.policy, args.all_namespaces, render, args.timeout)
     if not policies:
         where = "any namespace" if args.all_namespaces else f"namespace {session.namespace!r}"
         print(f"No retrainpolicies found in {where}.", file=sys.stderr)
         return 0
-    wide = args.all_namespaces
-    headers = ["NAMESPACE", *tables.STATUS_HEADERS] if wide else tables.STATUS_HEADERS
-    print(tables.render(headers, [tables.status_row(p, _now(), wide) for p in policies]))
+    print(render(policies))
     return 0
 
 
@@ -111,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="phase, model, drift and canary of each policy")
     status.add_argument("policy", nargs="?")
     status.add_argument("-A", "--all-namespaces", action="store_true")
+    status.add_argument("-w", "--watch", action="store_true", help="print the table again whenever it changes")
+    status.add_argument("--timeout", type=float, default=None, help="with --watch: stop after this many seconds")
     status.set_defaults(func=_status)
 
     history = sub.add_parser("history", parents=[common], help="model versions with metrics and trigger")
@@ -136,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--env-credentials", action="store_true",
                         help="use your own AWS credentials (environment, profile) instead of the policy's Secret")
     report.set_defaults(func=_report)
+    steering.add_parsers(sub, common)
     return root
 
 

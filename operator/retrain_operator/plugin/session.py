@@ -107,6 +107,7 @@ def read_kubeconfig(paths: list[str]) -> Kubeconfig:
         current = current or (str(document["current-context"]) if document.get("current-context") else None)
     return Kubeconfig(os.pathsep.join(paths), contexts, clusters, current)
 
+
 class Session:
     """The cluster the plugin talks to, loaded from the kubeconfig as kubectl would."""
 
@@ -157,9 +158,14 @@ class Session:
                 raise UserError(f"retrainpolicy {name!r} not found in namespace {self.namespace!r}") from error
             raise
 
-    def annotate(self, name: str, key: str, value: str) -> None:
-        """What `kubectl annotate --overwrite` does, as a merge patch of metadata only (never spec)."""
+    def annotate(self, name: str, key: str, value: str | None) -> None:
+        """What `kubectl annotate --overwrite` does (None: `key-`), as a merge patch of metadata only."""
         self.custom.patch_namespaced_custom_object(names.GROUP, names.VERSION, self.namespace, names.PLURAL,
                                                    name, {"metadata": {"annotations": {key: value}}},
                                                    _request_timeout=self.timeout)
+
+    def patch_spec(self, name: str, fields: dict[str, Any]) -> None:
+        """Only for what a person asks with a command (`pause --runs`): the operator itself never writes spec."""
+        self.custom.patch_namespaced_custom_object(names.GROUP, names.VERSION, self.namespace, names.PLURAL,
+                                                   name, {"spec": fields}, _request_timeout=self.timeout)
 

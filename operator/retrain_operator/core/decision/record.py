@@ -57,6 +57,7 @@ def success(r: Round, active: ActiveRun, job: JobView | None, outcome: ArtifactO
         # Pinned: the servers refuse any other manifest, and the scheduled check compares with it.
         manifest_sha256=outcome.manifest_sha256,
         verified_at=to_rfc3339(r.now),  # the checksums were just verified
+        passed_gates=verdict.passed or None,
     )
     rolling_out = verdict.passed and previous is not None and promotion.uses_canary(r.spec, r.status)
     if rolling_out:

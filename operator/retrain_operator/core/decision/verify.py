@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 
 from .. import serving
+from ..observed import ArtifactOutcome
 from ..timeutil import from_rfc3339, to_rfc3339
 from .plan import Wants
 from .round import ACTIVE_RUN_REQUEUE, Round
@@ -54,13 +55,7 @@ def current(r: Round) -> Wants | None:
     model = r.status.current_model
     assert model is not None  # due() found it
     pinned = model.manifest_sha256
-    problems = list(seen.problems)
-    if seen.manifest is None and not problems:
-        problems.append("manifest.json is missing")
-    if seen.manifest is not None and pinned and seen.manifest_sha256 != pinned:
-        problems.insert(0, f"manifest.json has sha256 {seen.manifest_sha256}, not the pinned {pinned}")
-    if seen.manifest is not None and seen.signature_problem:
-        problems.append(seen.signature_problem)
+    problems = differences(seen, pinned)
     model.verified_at = to_rfc3339(r.now)
     if problems:
         message = f"{model.version} at {uri} changed since it was recorded: {'; '.join(problems[:3])}"
@@ -76,6 +71,18 @@ def current(r: Round) -> Wants | None:
         model.artifact_problem = None
     due(r)  # schedules the next look
     return None
+
+
+def differences(seen: ArtifactOutcome, pinned: str | None) -> list[str]:
+    """What S3 holds that differs from what was recorded: the manifest's digest, its files, its signature."""
+    problems = list(seen.problems)
+    if seen.manifest is None and not problems:
+        problems.append("manifest.json is missing")
+    if seen.manifest is not None and pinned and seen.manifest_sha256 != pinned:
+        problems.insert(0, f"manifest.json has sha256 {seen.manifest_sha256}, not the pinned {pinned}")
+    if seen.manifest is not None and seen.signature_problem:
+        problems.append(seen.signature_problem)
+    return problems
 
 
 def unavailable(r: Round) -> str | None:
