@@ -152,7 +152,7 @@ async def policy_loop(name: str, namespace: str, stopped: kopf.DaemonStopped, **
             try:
                 delay = await reconcile(CONTEXT, namespace, name)
                 failures = 0
-                metrics.RECONCILES.labels(namespace=namespace, policy=name).inc()
+                metrics.reconciled(namespace, name)
             except Exception:
                 failures += 1
                 delay = error_backoff(failures)

@@ -108,9 +108,11 @@ def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenari
     # Argo CD's health check on the status the operator really wrote: a person has to act.
     assert health(scenario.cluster.policy(ns, name))[0] == "Suspended"
     metrics = scrape(metrics_port)
-    assert sample(metrics, "retrain_canary_weight_percent", namespace=ns, policy=name) == 50
+    assert sample(metrics, "retrain_canary_weight_ratio", namespace=ns, policy=name) == 0.5
+    paused_at = sample(metrics, "retrain_rollout_paused_timestamp_seconds", namespace=ns, policy=name)
+    assert paused_at is not None and abs(paused_at - time.time()) < 120  # what the stuck-rollout alert reads
     assert sample(metrics, "retrain_policy_phase", namespace=ns, policy=name, phase="RollingOut") == 1
-    assert sample(metrics, "retrain_drift_share", namespace=ns, policy=name) == 0
+    assert sample(metrics, "retrain_drift_share_ratio", namespace=ns, policy=name) == 0
     assert sample(metrics, "retrain_drift_feature_score", namespace=ns, policy=name,
                   feature="monthly_spend") is not None
     assert sample(metrics, "retrain_drift_checks_total", namespace=ns, policy=name, result="no_drift") == 1
@@ -151,7 +153,8 @@ def test_kubectl_retrain_status_history_trigger_promote_abort_and_report(scenari
         time.sleep(0.5)
     assert sample(metrics, "retrain_rollouts_total", namespace=ns, policy=name, outcome="Succeeded") == 1
     assert sample(metrics, "retrain_rollouts_total", namespace=ns, policy=name, outcome="Aborted") == 1
-    assert sample(metrics, "retrain_canary_weight_percent", namespace=ns, policy=name) == 0
+    assert sample(metrics, "retrain_canary_weight_ratio", namespace=ns, policy=name) == 0
+    assert sample(metrics, "retrain_rollout_paused_timestamp_seconds", namespace=ns, policy=name) is None
     assert sample(metrics, "retrain_current_model_version", namespace=ns, policy=name) == 2
 
 

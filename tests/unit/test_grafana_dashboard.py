@@ -78,8 +78,8 @@ def test_every_expression_asks_for_metrics_that_exist():
     assert used - known == set()
     assert {name for name in used if not name.startswith("retrain_serving_")} >= {
         "retrain_policy_phase", "retrain_current_model_version", "retrain_runs_started_total",
-        "retrain_runs_finished_total", "retrain_training_duration_seconds_bucket", "retrain_drift_share",
-        "retrain_drift_feature_score", "retrain_drift_checks_total", "retrain_canary_weight_percent",
+        "retrain_runs_finished_total", "retrain_training_duration_seconds_bucket", "retrain_drift_share_ratio",
+        "retrain_drift_feature_score", "retrain_drift_checks_total", "retrain_canary_weight_ratio",
         "retrain_rollouts_total", "retrain_reconcile_errors_total"}
 
 

@@ -107,6 +107,25 @@ def test_an_unbounded_pause_waits_for_promote_and_then_stable_rolls_out_first():
     assert done.stable_version == "v2"
 
 
+def test_paused_at_says_since_when_a_paused_rollout_waits_and_goes_when_it_moves_on():
+    driver = Driver()
+    driver.step(0 * M)
+    assert "pausedAt" not in driver.state  # a timed pause step is progress, not a wait
+    driver.traffic(1 * M)
+    driver.traffic(2 * M)
+    paused = driver.traffic(8 * M)
+    assert paused.state["phase"] == rollout.PAUSED and paused.state["pausedAt"] == "2026-11-25T12:08:00Z"
+    by_hand = driver.traffic(30 * M, commands=Commands(pause=True))
+    assert by_hand.state["reason"] == "PausedByHand" and by_hand.state["pausedAt"] == "2026-11-25T12:08:00Z"
+    assert driver.traffic(60 * M).state["pausedAt"] == "2026-11-25T12:08:00Z"  # back to awaiting promotion
+    promoting = driver.step(61 * M, commands=Commands(promote="now"))
+    assert promoting.state["phase"] == rollout.PROMOTING and "pausedAt" not in promoting.state
+    older = {**driver.state, "phase": rollout.PAUSED, "reason": "AwaitingPromotion"}
+    older.pop("pausedAt", None)  # written by an operator before pausedAt existed: the wait counts from now
+    driver.state = older
+    assert driver.step(62 * M).state["pausedAt"] == "2026-11-25T13:02:00Z"
+
+
 def test_completing_every_step_promotes_without_a_hand():
     driver = Driver(canary(steps=[{"setWeight": 20}, {"pause": {"duration": "2m"}}, {"setWeight": 100}]))
     driver.step(0 * M)

@@ -85,3 +85,9 @@ retrain.mlops.dev/shard: {{ $index | quote }}
   resources: [customresourcedefinitions]
   verbs: [list, watch]
 {{- end -}}
+
+{{/* An alert's labels: (list prometheusRule alert): its severity, then prometheusRule.alertLabels. */}}
+{{- define "retrain-operator.alertLabels" -}}
+{{- $rule := index . 0 }}{{ $alert := index . 1 -}}
+{{ toYaml (merge (dict "severity" $alert.severity) ($rule.alertLabels | default dict)) }}
+{{- end -}}

@@ -8,7 +8,8 @@ resumes the same step with the same time left.
 
 Phases: Progressing -> (Paused <->) Progressing -> Promoting -> Succeeded, or RolledBack /
 Aborted from any non-final phase. Promoting: stable now runs the new version; traffic stays
-as it was until every stable pod serves it, then the canary is removed.
+as it was until every stable pod serves it, then the canary is removed. `pausedAt`: since when a
+Paused rollout waits (for a person, mostly).
 """
 
 from __future__ import annotations
@@ -289,9 +290,14 @@ class _Machine:
 
 def advance(spec: CanarySpec, state: Rollout, total_replicas: int, now: dt.datetime, seen: Observation) -> Step:
     """One step of the machine: the next state and what the cluster should look like."""
+    was_paused = state.get("phase") == PAUSED
     machine = _Machine(spec, state, now, seen)
     machine.run()
     state = machine.state
+    if state["phase"] != PAUSED:
+        state.pop("pausedAt", None)
+    elif not was_paused or not state.get("pausedAt"):  # (a record from before pausedAt: from now on)
+        state["pausedAt"] = to_rfc3339(now)  # since when a person has been awaited (the stuck-rollout alert)
     phase, weight = state["phase"], int(state["weight"])
     if phase in (ROLLED_BACK, ABORTED):
         state["weight"] = weight = 0

@@ -180,6 +180,7 @@ class RolloutRecord(_Record):
     finished_at: str | None = None
     step_index: int = 0
     step_started_at: str | None = None
+    paused_at: str | None = None  # since when it is Paused (absent in any other phase)
     weight: int = 0
     went_live: bool | None = None  # the canary has had live traffic (the shadow step is over)
     passed_in_step: bool = False
