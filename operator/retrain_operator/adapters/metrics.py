@@ -37,7 +37,7 @@ CURRENT_VERSION = Gauge(
 PHASE = Gauge(
     "retrain_policy_phase", "1 for the policy's current phase, 0 for the others", ["namespace", "policy", "phase"])
 DRIFT_CHECKS = Counter(
-    "retrain_drift_checks_total", "Drift checks finished, by result (drift, no_drift, failed)",
+    "retrain_drift_checks_total", "Drift checks finished, by result (drift, no_drift, insufficient_data, failed)",
     ["namespace", "policy", "result"])
 DRIFT_SHARE = Gauge(
     "retrain_drift_share", "Share of features that drifted in the last drift check", ["namespace", "policy"])
@@ -83,7 +83,7 @@ def record(namespace: str, policy: str, status: Mapping[str, Any], outcomes: Ite
 
 
 def _record_drift(labels: dict[str, str], drift: Mapping[str, Any]) -> None:
-    if drift.get("drift") is None:  # no check yet, or the last one failed: keep the last scores
+    if drift.get("drift") is None:  # no check yet, or the last one failed or had too few rows: keep the last scores
         return
     DRIFT_SHARE.labels(**labels).set(float(drift.get("score") or 0.0))
     scores = {str(name): float(score) for name, score in (drift.get("featureScores") or {}).items()}
