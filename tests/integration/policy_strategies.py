@@ -175,7 +175,8 @@ def triggers() -> st.SearchStrategy[Json]:
                                    chi2PValue=opt(fraction()), jensenShannon=opt(fraction()),
                                    nullShareIncrease=opt(fraction()), datasetShare=opt(fraction()))),
                 performance=opt(obj(metric=opt(pick(METRICS, ODD_METRICS)), floor=opt(fraction()),
-                                    maxDrop=opt(fraction()))))
+                                    maxDrop=opt(fraction()))),
+                minRows=opt(numbers([1, 50, 200])))
     return obj(schedule=opt(schedule, 0.4), drift=opt(drift), cooldown=opt(durations()),
                minNewSamples=opt(numbers([0, 1, 100])),
                manualBypassesCooldown=opt(pick([True, False], ["yes"])))

@@ -81,7 +81,7 @@ def test_performance_drift_on_recent_labels(seaweed, s3, trained):
 
 @pytest.mark.parametrize("body, message", [
     (None, "no data under"),
-    (dataset.to_parquet(dataset.churn_table(100, 4).drop_columns(["plan"])), "plan are missing from the recent data"),
+    (dataset.to_parquet(dataset.churn_table(100, 4).drop_columns(["plan"])), "column(s) plan missing from s3://"),
     (b"tenure_months,monthly_spend,support_calls,plan,region,churned\n1,abc,1,basic,north,yes\n2,3.5,0,pro,south,no\n",
      "non-numeric values in numeric column(s): monthly_spend"),
 ])
@@ -93,3 +93,46 @@ def test_bad_input_fails_the_check_with_a_clear_message(seaweed, s3, trained, bo
     assert completed.returncode == 3 and message in completed.stderr, completed.stderr
     error = ArtifactStore(s3, trained).read_error("models/ml/churn/drift/bad/")
     assert error["reason"] == "DataError" and message in error["message"]
+
+
+def test_too_few_rows_are_a_result_saying_so_not_drift_and_not_a_failure(seaweed, s3, trained):
+    """Exit 0 (the check ran) with verdict insufficient-data: 20 far-off rows and a header-only CSV."""
+    few = dataset.churn_table(20, 5)
+    few = few.set_column(few.schema.get_field_index("monthly_spend"), "monthly_spend",
+                         pa.array(few["monthly_spend"].to_numpy() * 3))
+    s3.put_object(Bucket=trained, Key="recent/few.parquet", Body=dataset.to_parquet(few))
+    s3.put_object(Bucket=trained, Key="recent/header.csv", Body=dataset.to_csv(few.slice(0, 0)))
+    completed = run_drift(seaweed, drift_config(trained, "few"))
+    assert completed.returncode == 0, completed.stderr
+    document = result_of(s3, trained, "few")
+    assert document["verdict"] == "insufficient-data" and document["drift"] is False
+    assert document["verdictReason"] == "20 current rows, at least 200 needed" and document["minRows"] == 200
+    assert set(document["insufficientFeatures"]) == set(dataset.FEATURES)
+    assert dataset.TARGET not in document["features"]  # the label is not a feature
+
+    assert run_drift(seaweed, drift_config(trained, "few10", minRows=10)).returncode == 0
+    assert result_of(s3, trained, "few10")["verdict"] == "drift"  # the minimum is the policy's to set
+
+
+def test_the_target_is_no_feature_and_extra_columns_are_reported(seaweed, s3, trained):
+    profile = json.loads(s3.get_object(Bucket=trained, Key="models/ml/churn/v1/profile.json")["Body"].read())
+    assert profile["target"] == dataset.TARGET  # recorded for `compare --reference profile.json`
+    recent = dataset.churn_table(2000, 6)
+    s3.put_object(Bucket=trained, Key="recent/extra.parquet",
+                  Body=dataset.to_parquet(recent.append_column("coupon", pa.array(["c"] * 2000))))
+    assert run_drift(seaweed, drift_config(trained, "extra")).returncode == 0
+    document = result_of(s3, trained, "extra")
+    assert document["verdict"] == "no-drift" and document["extraColumns"] == ["coupon"]
+    assert sorted(document["features"]) == sorted(dataset.FEATURES)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"keyFeatures": ["nosuch"]}, "keyFeatures: nosuch not among the checked features"),
+    ({"features": ["plan", dataset.TARGET]}, f"{dataset.TARGET} is the target"),
+    ({"minRows": 0}, "minRows must be a whole number >= 1"),
+])
+def test_names_that_are_not_features_fail_the_check_as_configuration_errors(seaweed, s3, trained, extra, message):
+    s3.put_object(Bucket=trained, Key="recent/ok.parquet", Body=dataset.to_parquet(dataset.churn_table(500, 7)))
+    completed = run_drift(seaweed, drift_config(trained, "cfg", **extra))
+    assert completed.returncode == 2 and message in completed.stderr, completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -138,6 +138,15 @@ def test_duration_defaults_parse_to_the_typed_defaults():
         assert parse_duration(_default(path)) == read(_drift()), path
 
 
+# Plain defaults of the drift section, read from a policy that has one.
+DRIFT_DEFAULTS = {"triggers.drift.minRows": lambda drift: drift.min_rows}
+
+
+def test_drift_defaults_equal_the_typed_defaults():
+    for path, read in DRIFT_DEFAULTS.items():
+        assert _default(path) == read(_drift()), path
+
+
 def test_schema_defaults_equal_the_typed_specs_defaults():
     parsed = PolicySpec.from_dict(MINIMAL)
     for path, read in DEFAULTS.items():
@@ -146,8 +155,9 @@ def test_schema_defaults_equal_the_typed_specs_defaults():
 
 def test_every_schema_default_is_checked():
     defaulted = {path.removeprefix("spec.") for path, node in _walk(spec_schema()) if "default" in node}
-    assert defaulted == (set(DEFAULTS) | set(DURATION_DEFAULTS) | set(ITEM_DEFAULTS) | set(SECTION_DEFAULTS)
-                         | set(SECTION_DURATION_DEFAULTS) | {"promotion.canary.analysis.prometheus[].failureLimit"})
+    assert defaulted == (set(DEFAULTS) | set(DURATION_DEFAULTS) | set(DRIFT_DEFAULTS) | set(ITEM_DEFAULTS)
+                         | set(SECTION_DEFAULTS) | set(SECTION_DURATION_DEFAULTS)
+                         | {"promotion.canary.analysis.prometheus[].failureLimit"})
 
 
 def test_list_item_defaults_equal_the_typed_specs_defaults():

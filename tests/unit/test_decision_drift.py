@@ -7,6 +7,7 @@ import datetime as dt
 
 from retrain_contract.api import names
 from retrain_operator.core.conditions import get_condition
+from retrain_operator.core.decision.outcomes import DriftChecked
 from retrain_operator.core.observed import ACTIVE, FAILED, SUCCEEDED, DriftJobView, DriftOutcome, Observed
 
 from .decisions import NOW, step, then
@@ -113,3 +114,41 @@ def test_drift_found_in_a_model_already_replaced_triggers_no_run():
     plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(
         result=DRIFTED, uri="s3://models/retrain/ml/churn/drift/d1/")}))
     assert not plan.status.get("pendingDriftTrigger") and not plan.status.get("activeRun")
+
+
+INSUFFICIENT = {"verdict": "insufficient-data", "drift": False, "datasetDrift": False, "driftedShare": 0.0,
+                "driftedFeatures": [], "topFeatures": [], "rows": 12, "minRows": 200,
+                "insufficientFeatures": ["spend", "tenure"], "verdictReason": "12 current rows, at least 200 needed",
+                "features": {"spend": {"score": 0.9, "insufficient": True}, "tenure": {"score": 0.8,
+                                                                                     "insufficient": True}}}
+
+
+def test_too_few_rows_is_neither_drift_nor_no_drift_and_starts_no_run():
+    state = then(serving(), step(serving()))
+    plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(
+        result=INSUFFICIENT, uri="s3://models/retrain/ml/churn/drift/d1/")}))
+    assert plan.create_job is None and not plan.status.get("pendingDriftTrigger")
+    record = plan.status["drift"]
+    assert record["verdict"] == "insufficient-data" and "drift" not in record  # not False: not known
+    assert record["rows"] == 12 and record["minRows"] == 200 and record["insufficientFeatures"] == ["spend", "tenure"]
+    assert record.get("featureScores") == {}  # scores of too few rows are noise, not a signal
+    condition = get_condition(plan.status["conditions"], "DriftDetected")
+    assert (condition["status"], condition["reason"]) == ("Unknown", "InsufficientData")
+    assert condition["message"] == "d1: 12 current rows, at least 200 needed"
+    assert [(e.type, e.reason) for e in plan.events] == [("Normal", "InsufficientData")]
+    assert "12 current rows, at least 200 needed" in plan.events[0].message
+    assert [o for o in plan.outcomes if isinstance(o, DriftChecked)] == [DriftChecked("insufficient_data")]
+
+
+def test_an_insufficient_result_without_the_trainers_words_still_says_the_counts():
+    state = then(serving(), step(serving()))
+    result = {key: value for key, value in INSUFFICIENT.items() if key != "verdictReason"}
+    plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(result)}))
+    assert get_condition(plan.status["conditions"], "DriftDetected")["message"] == \
+        "d1: 12 rows in the window, at least 200 needed"
+
+
+def test_a_result_without_a_verdict_is_read_from_its_booleans():
+    state = then(serving(), step(serving()))
+    plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(DRIFTED)}))
+    assert plan.status["drift"]["verdict"] == "drift" and plan.status["drift"]["drift"] is True

@@ -36,6 +36,14 @@ def test_a_new_policy_and_a_failed_drift_check_have_plain_cells():
     assert tables.canary_cell({"rollout": {"version": "v3", "phase": "RolledBack", "weight": 0}}) == "v3 RolledBack"
 
 
+def test_a_check_with_too_few_rows_shows_neither_a_score_nor_an_error():
+    drift = {"checkId": "d2", "verdict": "insufficient-data", "message": "12 current rows, at least 200 needed"}
+    assert tables.drift_cell({"drift": drift}) == "too few rows"
+    assert tables.drift_verdict(drift) == "insufficient data: 12 current rows, at least 200 needed"
+    assert tables.drift_verdict({"drift": False, "verdict": "no-drift"}) == "no drift"
+    assert tables.drift_verdict({"error": {"reason": "DataError"}}) == "failed"
+
+
 def test_history_marks_current_rejected_canary_and_superseded_versions():
     status = {"currentModel": {"version": "v2"},
               "rollout": {"version": "v4", "phase": "Paused", "weight": 50},

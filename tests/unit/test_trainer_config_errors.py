@@ -211,18 +211,21 @@ def test_a_default_from_the_environment_that_is_wrong_is_a_usage_error_naming_th
 def test_compare_names_a_profile_it_cannot_use_and_an_output_it_cannot_write(tmp_path: Path):
     current = tmp_path / "current.csv"
     current.write_text("a\n1\n")
-    for text, problem in (("{", "is not valid JSON"), ("{}", 'is not a drift profile (no "features" object)')):
+    for text, problem in (("{", "not JSON"), ("{}", "features")):
         profile = tmp_path / "profile.json"
         profile.write_text(text)
         result = trainer("compare", "--reference", str(profile), "--current", str(current))
-        assert result.returncode == EXIT_DATA and "Traceback" not in result.stderr  # 3: bad input; 1 would be drift
-        assert result.stderr.strip().startswith(f"retrain-trainer compare: error: {profile} {problem}")
+        # 2: bad input (docs/drift.md#exit-codes); 1 would be drift
+        assert result.returncode == EXIT_CONFIG and "Traceback" not in result.stderr
+        assert result.stderr.strip().startswith(
+            f"retrain-trainer compare: bad input: {profile} is not a usable drift profile")
+        assert problem in result.stderr
     missing = tmp_path / "nosuch.json"
     result = trainer("compare", "--reference", str(missing), "--current", str(current))
     assert (result.returncode, result.stderr.strip()) == (
-        EXIT_DATA, f"retrain-trainer compare: error: {missing} cannot be read: No such file or directory")
+        EXIT_DATA, f"retrain-trainer compare: data error: {missing} does not exist")
     result = trainer("compare", "--reference", str(current), "--current", str(current),
                      "--json", str(tmp_path / "nodir" / "drift.json"))
     assert (result.returncode, result.stderr.strip()) == (
-        EXIT_CONFIG, f"retrain-trainer compare: error: --json {tmp_path / 'nodir' / 'drift.json'}: "
+        EXIT_CONFIG, f"retrain-trainer compare: bad input: --json {tmp_path / 'nodir' / 'drift.json'}: "
                      f"the directory {tmp_path / 'nodir'} does not exist")

@@ -77,7 +77,8 @@ def _execute(args: argparse.Namespace, parse, run, where) -> int:
             log.exception("unexpected failure")
         _report_failure(None if config is None else (lambda: where(config)), code, reason, str(error))
         return code
-    log.info("done: %s", json.dumps(result.get("metrics") or {"drift": result.get("drift")}))
+    log.info("done: %s", json.dumps(result.get("metrics") or
+                                    {"verdict": result.get("verdict"), "drift": result.get("drift")}))
     return EXIT_OK
 
 

@@ -1,9 +1,11 @@
 """`retrain-trainer drift`: compare the recent window of data with the current model's training profile.
 
-Writes drift.json (and report.html) under <prefix>/<namespace>/<policy>/<uid>/drift/<check>/. Finding
-drift is a result, not an error: the exit code is 0 either way. Bad input (no data in the
-window, a profiled column missing, non-numeric values in a numeric column) fails the check
-with a DataError, so the operator reports it and does not retrain on it.
+Writes drift.json (and report.html) under <prefix>/<namespace>/<policy>/<uid>/drift/<check>/. Its
+`verdict` is drift, no-drift or insufficient-data (too few rows for either): each is a result, not an
+error, so the exit code is 0. Failures keep the trainer contract's codes (docs/drift.md#exit-codes):
+a configuration that names what is not a feature is a ConfigError (2); no data in the window, a
+profiled column missing, non-numeric values in a numeric column or an unusable profile a DataError
+(3); the operator reports either and does not retrain on it.
 """
 
 from __future__ import annotations
@@ -22,15 +24,26 @@ from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE
 from retrain_contract.artifacts.objects import list_data_objects
 from retrain_contract.artifacts.s3 import make_client
 from retrain_contract.artifacts.store import ArtifactStore
+from retrain_trainer.drift import sufficiency
 from retrain_trainer.drift.engine import DriftCheck, Thresholds, to_json
+from retrain_trainer.drift.inputs import (
+    CurrentColumns,
+    Names,
+    ProfileError,
+    check_profile,
+    select_features,
+    unreadable_message,
+)
 
 from . import evaluate
 from .drift_config import THRESHOLD_FIELDS, DriftConfig, instant
-from .errors import ConfigError
 from .tables import iter_batches
 
 PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a uniform sample of the window)
 LOWER_IS_BETTER = {"rmse", "mae"}
+
+
+FIELD_NAMES = Names(columns="features", key_features="keyFeatures", target="target")
 
 
 def _thresholds(config: DriftConfig) -> Thresholds:
@@ -72,8 +85,8 @@ def run(config: DriftConfig) -> dict[str, Any]:
     if manifest is None:
         raise DataError(f"model {config['modelVersion']} has no manifest at s3://{store.bucket}/{model_prefix}")
     try:
-        profile = json.loads(store.load_verified(model_prefix, manifest, PROFILE_FILE))
-    except ChecksumMismatchError as error:
+        profile = check_profile(json.loads(store.load_verified(model_prefix, manifest, PROFILE_FILE)))
+    except (ChecksumMismatchError, ProfileError, ValueError) as error:  # ValueError: not JSON, not UTF-8
         raise DataError(f"the reference profile cannot be used: {error}") from error
 
     now = instant(config["now"])
@@ -83,28 +96,25 @@ def run(config: DriftConfig) -> dict[str, Any]:
         raise DataError(f"no data under {config['data']} in the window {since:%Y-%m-%dT%H:%M:%SZ} .. "
                         f"{now:%Y-%m-%dT%H:%M:%SZ}")
 
-    features = list(config.raw.get("features") or [n for n in profile["features"] if n != config["target"]])
-    unknown = [name for name in features if name not in profile["features"]]
-    if unknown:
-        raise ConfigError(f"feature(s) {', '.join(unknown)} are not in the model's reference profile")
-    check = DriftCheck(profile, _thresholds(config), columns=features)
+    # The target is never a feature (its drift is performance drift); every name asked for must be one.
+    features = select_features(list(profile["features"]), config.raw.get("features"), config["target"],
+                               config.raw.get("keyFeatures") or (), FIELD_NAMES)
+    min_rows = int(config.raw.get("minRows", sufficiency.DEFAULT_MIN_ROWS))
+    check = DriftCheck(profile, _thresholds(config), columns=features, min_rows=min_rows)
+    columns = CurrentColumns(features, set(profile["features"]) | {config["target"]})
     wants_performance = bool(config.raw.get("performance"))
     labeled: list[pa.Table] = []
     rng = np.random.default_rng(0)
     for obj in objects:
-        for batch in iter_batches(client, obj):
+        for batch in columns.watch(iter_batches(client, obj), obj.uri):
             check.add(batch)
             if wants_performance and config["target"] in batch.schema.names:
                 keep = rng.random(batch.num_rows) < PERFORMANCE_ROWS / max(check.rows, 1)
                 labeled.append(pa.Table.from_batches([batch]).filter(pa.array(keep)))
     result = check.result()
-    if result["missingColumns"]:
-        raise DataError(f"column(s) {', '.join(result['missingColumns'])} are missing from the recent data "
-                        f"under {config['data']}")
     bad = {name: f["nonNumeric"] for name, f in result["features"].items() if f.get("nonNumeric")}
     if bad:
-        raise DataError("non-numeric values in numeric column(s): " +
-                        ", ".join(f"{name} ({count} rows)" for name, count in sorted(bad.items())))
+        raise DataError("non-numeric values in numeric column(s): " + unreadable_message(bad, result["features"]))
 
     performance = None
     if wants_performance:
@@ -113,12 +123,17 @@ def run(config: DriftConfig) -> dict[str, Any]:
         rows = pa.concat_tables(labeled, promote_options="permissive") if labeled else pa.table({})
         performance = _performance(config, model, [f for f in manifest["model"]["features"]], rows,
                                    metrics.get("heldOut") or {})
+        if performance and rows.num_rows < min_rows:  # a metric on a handful of labels is noise, not a drop
+            performance = {**performance, "drifted": False, "insufficient": True, "reasons": []}
+    verdict = sufficiency.overall(result["verdict"], performance)
     document = to_json({
         "kind": "DriftResult", "checkId": config["checkId"], "modelVersion": config["modelVersion"],
         "checkedAt": config["now"], "window": {"from": f"{since:%Y-%m-%dT%H:%M:%SZ}", "to": config["now"]},
-        "objects": [obj.uri for obj in objects], **result,
+        "objects": [obj.uri for obj in objects], **result, "extraColumns": columns.extra,
         "performance": performance,
-        "drift": bool(result["datasetDrift"] or (performance or {}).get("drifted")),
+        "verdict": verdict,
+        "drift": verdict == sufficiency.DRIFT,
+        **({"verdictReason": sufficiency.summary(result)} if verdict == sufficiency.INSUFFICIENT_DATA else {}),
     })
     output.put_bytes(config.output_prefix + "drift.json", json.dumps(document, indent=2).encode(), "application/json")
     try:

@@ -75,6 +75,12 @@ def _positive(value: Any) -> float:
     return float(value)
 
 
+def _min_rows(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a whole number of at least 1, got {value!r}")
+    return value
+
+
 def _check(raw: Fields) -> None:
     """Every field `run` reads, checked before any S3 request: a wrong one is named, never a KeyError."""
     policy, storage = raw.object("policy"), raw.object("storage")
@@ -88,6 +94,7 @@ def _check(raw: Fields) -> None:
     raw.parsed("modelUri", parse_s3_uri, None)
     raw.parsed("now", instant)
     raw.parsed("windowSeconds", _positive)
+    raw.parsed("minRows", _min_rows, None)
     raw.strings("features")
     raw.strings("keyFeatures")
     thresholds = raw.object("thresholds", required=False)

@@ -37,15 +37,24 @@ def iter_batches(client: Any, obj: DataObject, batch_size: int = 65536) -> Itera
 
 def batches_from_bytes(data: bytes, name: str, format_: str, gzipped: bool = False,
                        batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+    """The object's batches; one without rows yields one empty batch, so that its columns are seen."""
     try:
         if format_ == "parquet":
             # pre_buffer=False: pre-buffering keeps every row group read so far alive.
-            yield from pq.ParquetFile(io.BytesIO(data), pre_buffer=False).iter_batches(batch_size=batch_size)
-            return
-        if gzipped:
-            data = gzip.decompress(data)
-        if not data.strip():
-            raise DataError(f"{name} is empty")
-        yield from pacsv.open_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(block_size=1 << 22))
+            parquet = pq.ParquetFile(io.BytesIO(data), pre_buffer=False)
+            schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=batch_size)
+        else:
+            if gzipped:
+                data = gzip.decompress(data)
+            if not data.strip():
+                raise DataError(f"{name} is empty")
+            csv = pacsv.open_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(block_size=1 << 22))
+            schema, batches = csv.schema, iter(csv)
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty:
+            yield pa.RecordBatch.from_pylist([], schema=schema)
     except (pa.ArrowException, OSError, EOFError) as error:
         raise DataError(f"{name} cannot be read as {format_}: {error}") from error

@@ -176,7 +176,8 @@ def run(config: RunConfig) -> dict[str, Any]:
     joblib.dump(pipeline, model_buffer)
     # The reference for later drift checks: what this model was trained on, features and target.
     reference = pa.Table.from_pandas(train[[*features, config.target]], preserve_index=False)
-    profile = to_json(build_profile([reference], seed=config.random_seed))
+    # The target is recorded so that `compare --reference profile.json` does not take it for a feature.
+    profile = to_json({**build_profile([reference], seed=config.random_seed), "target": config.target})
     files = {MODEL_FILE: model_buffer.getvalue(),
              METRICS_FILE: json.dumps(metrics_doc, indent=2, sort_keys=True).encode(),
              PROFILE_FILE: json.dumps(profile, allow_nan=False).encode()}

@@ -219,6 +219,9 @@ def triggers_schema() -> Schema:
                                           maximum=1),
                 "datasetShare": _num("Share of drifted features that makes dataset drift.", minimum=0, maximum=1),
             }),
+            "minRows": _int("Fewer rows in the window, or values of a feature, are insufficient for a verdict: "
+                            "the check reports InsufficientData, neither drift nor no drift (docs/drift.md).",
+                            minimum=1, default=200),
             "performance": _obj("Performance drift on recent labeled data (needs the target column there).", {
                 "metric": _str("Metric to watch.", enum=METRICS),
                 "floor": _num("Drift when the metric is worse than this."),

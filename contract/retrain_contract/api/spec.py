@@ -117,6 +117,7 @@ class DriftSpec:
     key_features: tuple[str, ...] = ()
     thresholds: Json = field(default_factory=dict)
     performance: PerformanceSpec | None = None
+    min_rows: int = 200  # fewer rows (or a feature's values) are insufficient for a verdict
 
 
 @dataclass(frozen=True)
@@ -387,6 +388,7 @@ class PolicySpec:
                     features=tuple(drift["features"]) if drift.get("features") else None,
                     key_features=tuple(drift.get("keyFeatures") or ()),
                     thresholds=dict(drift.get("thresholds") or {}),
+                    min_rows=int(drift.get("minRows", 200)),
                     performance=PerformanceSpec(
                         metric=str(performance.get("metric", "accuracy")),
                         floor=performance.get("floor"),

@@ -50,7 +50,7 @@ CURRENT_VERSION = Gauge(
 PHASE = Gauge(
     "retrain_policy_phase", "1 for the policy's current phase, 0 for the others", ["namespace", "policy", "phase"])
 DRIFT_CHECKS = Counter(
-    "retrain_drift_checks_total", "Drift checks finished, by result (drift, no_drift, failed)",
+    "retrain_drift_checks_total", "Drift checks finished, by result (drift, no_drift, insufficient_data, failed)",
     ["namespace", "policy", "result"])
 DRIFT_SHARE = Gauge(
     "retrain_drift_share_ratio", "Share of features that drifted in the last drift check (0-1)",
@@ -76,7 +76,7 @@ ROLLOUTS = Counter(
     ["namespace", "policy", "outcome"])
 
 RUN_OUTCOMES = ("succeeded", "failed", "rejected")
-DRIFT_RESULTS = ("drift", "no_drift", "failed")
+DRIFT_RESULTS = ("drift", "no_drift", "insufficient_data", "failed")
 ROLLOUT_OUTCOMES = (rollout.SUCCEEDED, rollout.ROLLED_BACK, rollout.ABORTED)
 PHASES = ("Pending", "Training", "RollingOut", "Ready", "Degraded", "Blocked", "Invalid", "Suspended")
 # Features with a gauge, per policy: a feature that leaves the top of a later check loses its series.
@@ -149,7 +149,7 @@ def _since(gauge: Gauge, labels: dict[str, str], at: str | None) -> None:
 
 
 def _record_drift(labels: dict[str, str], drift: Mapping[str, Any]) -> None:
-    if drift.get("drift") is None:  # no check yet, or the last one failed: keep the last scores
+    if drift.get("drift") is None:  # no check yet, or the last one failed or had too few rows: keep the last scores
         return
     DRIFT_SHARE.labels(**labels).set(float(drift.get("score") or 0.0))
     scores = {str(name): float(score) for name, score in (drift.get("featureScores") or {}).items()}

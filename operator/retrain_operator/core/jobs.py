@@ -268,6 +268,7 @@ def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> di
         "windowSeconds": drift.window.total_seconds(),
         "features": list(drift.features) if drift.features else None,
         "keyFeatures": list(drift.key_features),
+        "minRows": drift.min_rows,
         "thresholds": drift.thresholds,
         "performance": {"metric": performance.metric, "floor": performance.floor, "maxDrop": performance.max_drop}
         if performance else None,

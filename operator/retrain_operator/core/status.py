@@ -145,6 +145,7 @@ class DriftRecord(_Record):
     model_version: str | None = None
     result_uri: str | None = None
     error: dict[str, Any] | None = None  # {reason, message} of a check that failed
+    verdict: str | None = None  # drift | no-drift | insufficient-data (drift is None for the last)
     drift: bool | None = None
     dataset_drift: bool | None = None
     score: float | None = None
@@ -152,6 +153,9 @@ class DriftRecord(_Record):
     top_features: list[Any] | None = None
     feature_scores: dict[str, float] | None = None
     rows: int | None = None
+    min_rows: int | None = None
+    insufficient_features: list[str] | None = None
+    message: str | None = None  # why an insufficient-data check gave no verdict
     performance: dict[str, Any] | None = None
     report_uri: str | None = None
 

@@ -89,7 +89,7 @@ def _report(session: Session, args: argparse.Namespace) -> int:
                                    env_credentials=args.env_credentials)
     except ReportError as error:
         raise UserError(str(error)) from error
-    verdict = "drift" if drift.get("drift") else "no drift"
+    verdict = tables.drift_verdict(drift)
     print(f"drift report of check {drift.get('checkId')} ({verdict}, score {drift.get('score')}) "
           f"saved to {path}")
     if args.open:

@@ -29,13 +29,25 @@ def age(timestamp: str | None, now: dt.datetime) -> str:
 
 
 def drift_cell(status: Json) -> str:
-    """The last drift check: its share of drifted features, and '!' when it found drift."""
+    """The last drift check: its share of drifted features, and '!' when it found drift; 'too few rows'
+    when it had too few for a verdict (neither a share nor 'no drift' would be true)."""
     drift = status.get("drift") or {}
     if not drift:
         return "-"
+    if drift.get("verdict") == "insufficient-data" and not drift.get("error"):
+        return "too few rows"
     if drift.get("drift") is None:
         return "error"
     return f"{float(drift.get('score') or 0.0):.2f}{'!' if drift.get('drift') else ''}"
+
+
+def drift_verdict(drift: Json) -> str:
+    """The last check's verdict in words, for `kubectl retrain report`."""
+    if drift.get("error"):
+        return "failed"
+    if drift.get("verdict") == "insufficient-data":
+        return f"insufficient data: {drift.get('message') or 'too few rows'}"
+    return "drift" if drift.get("drift") else "no drift"
 
 
 def canary_cell(status: Json) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import parallel, stats
+from . import parallel, stats, sufficiency
 from .profile import is_numeric
 
 
@@ -163,11 +163,16 @@ def to_json(value: Any) -> Any:
 
 
 class DriftCheck:
-    """Fold current batches in with `add`, then read the verdicts with `result`."""
+    """Fold current batches in with `add`, then read the verdicts with `result`.
+
+    A feature with fewer than `min_rows` values (now or in the reference) is not judged
+    (drift/sufficiency.py); the commands pass sufficiency.DEFAULT_MIN_ROWS."""
 
     def __init__(self, profile: dict[str, Any], thresholds: Thresholds | None = None,
-                 columns: list[str] | None = None):
+                 columns: list[str] | None = None, min_rows: int = 1):
         self.thresholds = thresholds or Thresholds()
+        self.min_rows = max(int(min_rows), 1)
+        self.reference_counts = {name: int(feature["count"]) for name, feature in profile["features"].items()}
         self.rows = 0
         self.missing: set[str] = set()
         self.columns: dict[str, _Numeric | _Categorical] = {}
@@ -202,17 +207,25 @@ class DriftCheck:
     def result(self) -> dict[str, Any]:
         features = {name: accumulator.result(self.thresholds) for name, accumulator in self.columns.items()
                     if name not in self.missing}
-        drifted = [name for name, feature in features.items() if feature["drifted"]]
-        share = len(drifted) / len(features) if features else 0.0
+        insufficient = sufficiency.mark_insufficient(features, self.reference_counts, self.min_rows,
+                                                     self.thresholds.null_share_increase)
+        judged = [name for name in features if name not in insufficient]
+        drifted = [name for name in judged if features[name]["drifted"]]
+        share = len(drifted) / len(judged) if judged else 0.0
         keys = [name for name in self.thresholds.key_features if name in drifted]
-        top = sorted(features, key=lambda name: -features[name]["score"])[:5]
+        top = sorted(judged, key=lambda name: -features[name]["score"])[:5]
+        dataset_drift = bool(self.rows > 0 and (share >= self.thresholds.dataset_share or keys))
         return {
             "rows": self.rows,
             "features": features,
             "missingColumns": sorted(self.missing),
             "driftedFeatures": drifted,
             "driftedShare": share,
-            "datasetDrift": bool(self.rows > 0 and (share >= self.thresholds.dataset_share or keys)),
+            "datasetDrift": dataset_drift,
+            "minRows": self.min_rows,
+            "insufficientFeatures": insufficient,
+            "verdict": sufficiency.verdict(dataset_drift, len(judged),
+                                           [name for name in self.thresholds.key_features if name in insufficient]),
             "topFeatures": [{"name": name, "score": features[name]["score"]} for name in top],
             "thresholds": asdict(self.thresholds),
         }

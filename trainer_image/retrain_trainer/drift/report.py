@@ -87,6 +87,14 @@ def _number(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _insufficient(document: dict[str, Any]) -> str:
+    short = document.get("insufficientFeatures") or []
+    if not short:
+        return ""
+    return (f"; {len(short)} not judged, with fewer than {document.get('minRows')} values: "
+            f"{html.escape(', '.join(short[:10]))}{' ...' if len(short) > 10 else ''}")
+
+
 def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -> str:
     """The report of one check: `document` is its drift.json, `check` the DriftCheck that produced it."""
     import matplotlib
@@ -99,7 +107,7 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
     ordered = sorted(document["features"].items(), key=lambda item: (not item[1]["drifted"], -item[1]["score"]))
     for name, feature in ordered:
         accumulator = check.columns[name]
-        verdict = "DRIFT" if feature["drifted"] else "ok"
+        verdict = "DRIFT" if feature["drifted"] else "too few values" if feature.get("insufficient") else "ok"
         if feature["kind"] == "numeric":
             tests = (f"PSI {_number(feature['psi'])} · KS D {_number(feature['ksStatistic'])} "
                      f"(p {_number(feature['ksPValue'])}) · W1/std {_number(feature['wassersteinNormalized'])}")
@@ -110,7 +118,7 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
             if feature.get("unseenCategories"):
                 tests += " · unseen: " + html.escape(", ".join(map(str, feature["unseenCategories"][:5])))
             image = _categorical_plot(plt, name, accumulator)
-        rows.append(f"<tr class='{verdict.lower()}'><td>{html.escape(name)}</td><td>{feature['kind']}</td>"
+        rows.append(f"<tr class='{verdict.split()[0].lower()}'><td>{html.escape(name)}</td><td>{feature['kind']}</td>"
                     f"<td>{verdict}</td><td>{tests}</td><td>{_number(feature['nullShare'])}</td></tr>")
         plots.append(f"<figure><img alt='{html.escape(name)}' src='{image}'>"
                      f"<figcaption>{html.escape(name)}: {verdict}</figcaption></figure>")
@@ -118,7 +126,11 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
     performance_line = (f"<p>Performance: {performance.get('metric')} {_number(performance.get('value'))} on "
                         f"{performance.get('rows')} labeled rows (held-out {_number(performance.get('heldOut'))})"
                         f"{' — DRIFT' if performance.get('drifted') else ''}</p>" if performance else "")
-    verdict = "Drift detected" if document.get("drift") else "No drift"
+    verdict = ("Drift detected" if document.get("drift") else
+               "Insufficient data: no verdict" if document.get("verdict") == "insufficient-data" else "No drift")
+    extra = document.get("extraColumns") or []
+    extra_line = (f"<p>Columns the reference does not have (not checked): {html.escape(', '.join(extra))}</p>"
+                  if extra else "")
     if document.get("checkId"):
         source = (f"Check {html.escape(str(document['checkId']))} of model "
                   f"{html.escape(str(document.get('modelVersion', '-')))}")
@@ -139,7 +151,8 @@ figcaption {{ font-size: 12px; text-align: center; }}
 <p>{source}:
 {document.get('rows')} current rows against a profile of {profile.get('rows')} training rows;
 {len(document.get('driftedFeatures') or [])} of {len(document['features'])} features drifted
-(share {_number(document.get('driftedShare'))}).</p>
+(share {_number(document.get('driftedShare'))}){_insufficient(document)}.</p>
+{extra_line}
 {performance_line}
 <table><tr><th>feature</th><th>kind</th><th>verdict</th><th>statistics</th><th>null share</th></tr>
 {''.join(rows)}</table>

@@ -16,13 +16,36 @@ from .plan import Wants
 from .round import ACTIVE_RUN_REQUEUE, Round
 
 MAX_FEATURE_SCORES = 50  # status stays small; the full table is in the drift report
+# drift.json's `verdict` (the trainer's retrain_trainer.drift.sufficiency); a check with too few rows has none.
+DRIFT, NO_DRIFT, INSUFFICIENT_DATA = "drift", "no-drift", "insufficient-data"
 
 
 def feature_scores(features: dict[str, Any]) -> dict[str, float]:
-    """The highest per-feature drift scores of a check, for status and the per-feature metric."""
-    scored = [(name, float(item.get("score") or 0.0)) for name, item in features.items() if isinstance(item, dict)]
+    """The highest per-feature drift scores of a check, for status and the per-feature metric; a feature
+    with too few values to judge has a score that is noise, so it has none here."""
+    scored = [(name, float(item.get("score") or 0.0)) for name, item in features.items()
+              if isinstance(item, dict) and not item.get("insufficient")]
     scored.sort(key=lambda pair: (-pair[1], pair[0]))
     return {name: round(score, 4) for name, score in scored[:MAX_FEATURE_SCORES]}
+
+
+def verdict_of(result: dict[str, Any]) -> str:
+    """The result's verdict; a result of a trainer image from before the field has only its booleans."""
+    verdict = result.get("verdict")
+    if verdict in (DRIFT, NO_DRIFT, INSUFFICIENT_DATA):
+        return str(verdict)
+    return DRIFT if result.get("drift") else NO_DRIFT
+
+
+def insufficient_message(result: dict[str, Any]) -> str:
+    """Why a check gave no verdict, with the row counts: the trainer's own words when it wrote them."""
+    if result.get("verdictReason"):
+        return str(result["verdictReason"])
+    rows, minimum = result.get("rows"), result.get("minRows")
+    short = list(result.get("insufficientFeatures") or [])
+    if short and (rows is None or minimum is None or rows >= minimum):
+        return f"{len(short)} feature(s) with fewer than {minimum} values ({', '.join(short[:5])}) in {rows} rows"
+    return f"{rows} rows in the window, at least {minimum} needed"
 
 
 def _job(r: Round, check_id: str) -> DriftJobView | None:
@@ -84,16 +107,25 @@ def follow(r: Round) -> Wants | None:
         r.outcomes.append(DriftChecked("failed"))
         return None
     performance = result.get("performance") or {}
-    record.drift = bool(result.get("drift"))
+    verdict = verdict_of(result)
+    record.verdict = verdict
+    record.drift = None if verdict == INSUFFICIENT_DATA else verdict == DRIFT  # None: not known either way
     record.dataset_drift = bool(result.get("datasetDrift"))
     record.score = round(float(result.get("driftedShare") or 0.0), 4)
     record.drifted_features = list(result.get("driftedFeatures") or [])[:20]
     record.top_features = list(result.get("topFeatures") or [])[:5]
     record.feature_scores = feature_scores(result.get("features") or {})
     record.rows = result.get("rows")
+    record.min_rows = result.get("minRows")
+    record.insufficient_features = list(result.get("insufficientFeatures") or [])[:20] or None
     record.performance = {k: performance.get(k) for k in ("metric", "value", "heldOut", "drifted")} or None
     record.report_uri = outcome.uri + "report.html"
     r.status.drift = record
+    if verdict == INSUFFICIENT_DATA:  # neither drift (no run) nor no drift (says nothing of the data)
+        record.message = insufficient_message(result)
+        r.outcomes.append(DriftChecked("insufficient_data"))
+        r.event("Normal", "InsufficientData", f"drift check {check_id}: {record.message}: no verdict, no retraining")
+        return None
     r.outcomes.append(DriftChecked("drift" if record.drift else "no_drift"))
     if record.drift:
         features = ", ".join(record.drifted_features[:5]) or "-"
@@ -137,13 +169,16 @@ def maybe_start(r: Round) -> None:
 
 
 def condition(r: Round) -> None:
-    """The DriftDetected condition (this module's); Unknown when the last check failed."""
+    """The DriftDetected condition (this module's); Unknown when the last check failed or had too few rows."""
     record = r.status.drift
     if not r.spec.triggers.drift or record is None:
         return
     if record.error:  # a failed check says nothing about drift
         r.condition(cond.DRIFT_DETECTED, None, "CheckFailed",
                     f"{record.check_id}: {record.error.get('reason')}: {record.error.get('message')}")
+    elif record.verdict == INSUFFICIENT_DATA:  # nor does one on too few rows
+        r.condition(cond.DRIFT_DETECTED, None, "InsufficientData",
+                    f"{record.check_id}: {record.message or 'too few rows for a verdict'}")
     elif record.drift:
         pending = r.status.pending_drift_trigger
         r.condition(cond.DRIFT_DETECTED, True, "DriftDetected",

@@ -24,7 +24,7 @@ class RunSkipped:
 
 @dataclass(frozen=True)
 class DriftChecked:
-    result: str  # drift | no_drift | failed
+    result: str  # drift | no_drift | insufficient_data | failed
 
 
 @dataclass(frozen=True)
