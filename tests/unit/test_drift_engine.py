@@ -12,6 +12,7 @@ from scipy.spatial.distance import jensenshannon
 
 from retrain_trainer.drift.engine import DriftCheck, Thresholds, to_json
 from retrain_trainer.drift.profile import build_profile
+from retrain_trainer.drift.stats import adjust_pvalues
 
 
 def check(reference: dict, current: dict, batch: int | None = None, **profile_args) -> dict:
@@ -161,3 +162,108 @@ def test_dataset_verdict_by_share_or_key_feature():
     assert by_share["driftedFeatures"] == ["a"] and not by_share["datasetDrift"]  # 1/4 < 0.3
     keyed = DriftCheck(profile, Thresholds(key_features=("a",))).add_all([pa.table(current)]).result()
     assert keyed["datasetDrift"] and keyed["topFeatures"][0]["name"] == "a"
+
+
+def test_the_correction_keeps_one_chance_p_value_among_three_from_counting():
+    chance = np.array([0.03, 0.5, 0.7])  # one of three unchanged features under 0.05 by chance
+    assert stats.false_discovery_control(chance) @ np.ones(3) > 0  # sanity: SciPy's BH is what we call
+    assert not (adjust_pvalues(chance, "benjaminiHochberg") < 0.05).any()
+    assert not (adjust_pvalues(chance, "bonferroni") < 0.05).any()
+    assert (adjust_pvalues(chance, "none") < 0.05).sum() == 1
+    real = np.array([1e-6, 0.5, 0.7])
+    assert (adjust_pvalues(real, "benjaminiHochberg") < 0.05).tolist() == [True, False, False]
+    assert (adjust_pvalues(real, "bonferroni") < 0.05).tolist() == [True, False, False]
+    # Three features each at 0.03 agree with each other: BH (false discovery rate) keeps all three,
+    # Bonferroni (any false alarm) none. NaN (an all-null column) is no test and does not count.
+    assert (adjust_pvalues(np.full(3, 0.03), "benjaminiHochberg") < 0.05).all()
+    assert not (adjust_pvalues(np.full(3, 0.03), "bonferroni") < 0.05).any()
+    assert adjust_pvalues(np.array([0.02, np.nan]), "bonferroni")[0] == pytest.approx(0.02)
+    with pytest.raises(ValueError):
+        Thresholds(correction="holm")
+
+
+def test_the_dataset_false_alarm_rate_of_three_unchanged_features_is_held_by_the_correction():
+    rng = np.random.default_rng(4)
+    profile = build_profile([pa.table({name: rng.normal(size=5000) for name in "abc"})])
+    tables = [pa.table({name: rng.normal(size=1000) for name in "abc"}) for _ in range(300)]
+    rate = {method: np.mean([DriftCheck(profile, Thresholds(correction=method)).add_all([table]).result()
+                             ["datasetDrift"] for table in tables]) for method in ("none", "benjaminiHochberg")}
+    assert rate["none"] > 0.09  # ~1 - 0.95^3: one chance column of three is dataset drift
+    assert rate["benjaminiHochberg"] <= 0.07
+    result = DriftCheck(profile).add_all([tables[0]]).result()
+    assert result["correction"] == "benjaminiHochberg"
+    assert all(f["pValueAdjusted"] >= f["pValue"] for f in result["features"].values())
+
+
+def test_a_real_shift_still_drifts_after_the_correction():
+    rng = np.random.default_rng(8)
+    reference = {name: rng.normal(size=20000) for name in "abc"}
+    current = {name: rng.normal(size=3000) for name in "abc"} | {"a": rng.normal(0.3, 1, size=3000)}
+    for method in ("benjaminiHochberg", "bonferroni"):
+        result = DriftCheck(build_profile([pa.table(reference)]), Thresholds(correction=method)).add_all(
+            [pa.table(current)]).result()
+        assert result["driftedFeatures"] == ["a"] and result["datasetDrift"]
+        assert "ks" in result["features"]["a"]["reasons"] and result["features"]["a"]["pValueAdjusted"] < 1e-6
+
+
+def zipf_levels(rng: np.random.Generator, size: int, levels: int = 10000, exponent: float = 1.0) -> np.ndarray:
+    weights = 1 / np.arange(1, levels + 1) ** exponent
+    return rng.choice(np.array([f"v{i}" for i in range(levels)]), size=size, p=weights / weights.sum())
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0], ids=["uniform", "zipf"])
+def test_an_unchanged_column_of_ten_thousand_levels_does_not_drift(exponent: float):
+    rng = np.random.default_rng(9)
+    feature = check({"c": zipf_levels(rng, 200000, exponent=exponent)},
+                    {"c": zipf_levels(rng, 50000, exponent=exponent)})["features"]["c"]
+    # Sampling noise alone puts the raw distance far above 0.05; net of it, nothing is left.
+    assert feature["jensenShannon"] > 0.1 and feature["jensenShannonNoise"] == pytest.approx(
+        feature["jensenShannon"], rel=0.05)
+    assert feature["jensenShannonNet"] < 0.05 and feature["psiNet"] < 0.05
+    assert feature["unseenShare"] < 0.01
+    assert not feature["drifted"], feature["reasons"]
+
+
+def test_new_categories_spread_over_many_levels_drift():
+    rng = np.random.default_rng(10)
+    current = zipf_levels(rng, 50000).astype(object)
+    fresh = rng.random(50000) < 0.1  # a tenth of the rows in 5,000 categories the model never saw
+    current[fresh] = np.array([f"new{i}" for i in rng.integers(0, 5000, fresh.sum())])
+    feature = check({"c": zipf_levels(rng, 200000)}, {"c": current})["features"]["c"]
+    assert feature["psi"] < 0.2  # PSI's smoothing hides it: each new level is tiny
+    assert feature["psiNet"] < 0.2 and feature["jensenShannonNet"] < 0.05  # the known levels kept their shape
+    assert feature["unseenShare"] == pytest.approx(0.1, abs=0.01) and feature["unseenCategoryCount"] > 3000
+    assert len(feature["unseenCategories"]) == 100  # listed, bounded
+    assert feature["drifted"] and "unseen" in feature["reasons"] and feature["score"] > 0.05
+
+
+def test_a_few_rows_in_new_categories_are_not_drift_but_a_new_common_one_is():
+    rng = np.random.default_rng(12)
+    reference = rng.choice(list("abcd"), size=20000, p=[0.4, 0.3, 0.2, 0.1])
+    current = rng.choice(list("abcd"), size=2000, p=[0.4, 0.3, 0.2, 0.1])
+    current[:10] = "e"  # 0.5%
+    few = check({"c": reference}, {"c": current})["features"]["c"]
+    assert not few["drifted"] and few["unseenShare"] == pytest.approx(0.005) and few["chi2PValue"] < 1e-10
+    current[:100] = "e"  # 5%
+    feature = check({"c": reference}, {"c": current})["features"]["c"]
+    assert feature["drifted"] and "unseen" in feature["reasons"] and feature["unseenShareExpected"] == 0
+
+
+def test_small_cardinality_thresholds_are_as_before():
+    rng = np.random.default_rng(13)
+    reference = rng.choice(list("abcd"), size=20000, p=[0.4, 0.3, 0.2, 0.1])
+    shifted = check({"c": reference}, {"c": rng.choice(list("abcd"), size=20000, p=[0.3, 0.3, 0.2, 0.2])})
+    feature = shifted["features"]["c"]
+    # At four levels and 20,000 rows the noise is negligible: net and raw effects agree.
+    assert feature["jensenShannonNet"] == pytest.approx(feature["jensenShannon"], rel=0.01)
+    assert feature["drifted"] and "chi2" in feature["reasons"]
+
+
+def test_a_sparse_reference_expects_new_categories_without_change():
+    rng = np.random.default_rng(14)
+    # 20,000 rows over 10,000 levels: about 13% of fresh rows land in levels the reference missed.
+    feature = check({"c": zipf_levels(rng, 20000, exponent=0.0)},
+                    {"c": zipf_levels(rng, 5000, exponent=0.0)})["features"]["c"]
+    assert feature["unseenShare"] > 0.1 and feature["unseenShareExpected"] == pytest.approx(
+        feature["unseenShare"], abs=0.02)
+    assert not feature["drifted"], feature["reasons"]

@@ -18,6 +18,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from retrain_contract.artifacts.errors import ChecksumMismatchError, DataError
 from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE
@@ -34,46 +35,45 @@ from retrain_trainer.drift.inputs import (
     select_features,
     unreadable_message,
 )
+from retrain_trainer.drift.performance import PerformanceRule
+from retrain_trainer.drift.performance import judge as judge_performance
 
-from . import evaluate
 from .drift_config import THRESHOLD_FIELDS, DriftConfig, instant
+from .errors import ConfigError
 from .tables import iter_batches
 
-PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a uniform sample of the window)
-LOWER_IS_BETTER = {"rmse", "mae"}
+PERFORMANCE_ROWS = 50_000  # rows scored for performance drift (a sample of the window)
 
 
 FIELD_NAMES = Names(columns="features", key_features="keyFeatures", target="target")
 
 
 def _thresholds(config: DriftConfig) -> Thresholds:
-    values = {THRESHOLD_FIELDS[k]: float(v) for k, v in (config.raw.get("thresholds") or {}).items()
-              if k in THRESHOLD_FIELDS and v is not None}
-    return Thresholds(**values, key_features=tuple(config.raw.get("keyFeatures") or ()))
+    given = config.raw.get("thresholds") or {}
+    values: dict[str, Any] = {THRESHOLD_FIELDS[k]: float(v) for k, v in given.items()
+                              if k in THRESHOLD_FIELDS and v is not None}
+    if given.get("correction") is not None:
+        values["correction"] = str(given["correction"])
+    try:
+        return Thresholds(**values, key_features=tuple(config.raw.get("keyFeatures") or ()))
+    except ValueError as error:
+        raise ConfigError(f"invalid drift thresholds: {error}") from error
 
 
 def _performance(config: DriftConfig, model: Any, features: list[str], rows: pa.Table,
-                 held_out: dict[str, Any]) -> dict[str, Any] | None:
+                 held_out: dict[str, Any], held_out_rows: int | None = None) -> dict[str, Any] | None:
+    """Score the model on the window's labelled rows and judge the drop (drift/performance.py)."""
     spec = config.raw.get("performance")
-    if not spec or rows.num_rows == 0:
+    if not spec:
         return None
-    metric = spec.get("metric") or "accuracy"
-    frame = rows.to_pandas()
-    predictions = model.predict(frame[features])
-    scores = (evaluate.classification(frame[config["target"]], predictions) if config.raw.get("task") !=
-              "regression" else evaluate.regression(frame[config["target"]], predictions))
-    value = float(scores[metric])
-    baseline = held_out.get(metric)
-    worse = (lambda a, b: a > b) if metric in LOWER_IS_BETTER else (lambda a, b: a < b)
-    reasons = []
-    if spec.get("floor") is not None and worse(value, float(spec["floor"])):
-        reasons.append(f"{metric} {value:.4f} is worse than the floor {spec['floor']}")
-    if spec.get("maxDrop") is not None and baseline is not None:
-        drop = (value - baseline) if metric in LOWER_IS_BETTER else (baseline - value)
-        if drop > float(spec["maxDrop"]):
-            reasons.append(f"{metric} {value:.4f} is {drop:.4f} worse than held-out {baseline:.4f}")
-    return {"metric": metric, "value": value, "heldOut": baseline, "rows": rows.num_rows,
-            "drifted": bool(reasons), "reasons": reasons}
+    target = config["target"]
+    if rows.num_rows and target in rows.column_names:
+        rows = rows.filter(pc.is_valid(rows.column(target)))  # a row without its label is not labelled
+    frame = rows.to_pandas() if rows.num_rows and target in rows.column_names else None
+    y_true = frame[target].to_numpy() if frame is not None else np.empty(0)
+    y_pred = model.predict(frame[features]) if frame is not None else np.empty(0)
+    task = "regression" if config.raw.get("task") == "regression" else "classification"
+    return judge_performance(PerformanceRule.from_spec(spec), task, y_true, y_pred, held_out, held_out_rows)
 
 
 def run(config: DriftConfig) -> dict[str, Any]:
@@ -122,9 +122,7 @@ def run(config: DriftConfig) -> dict[str, Any]:
         metrics = store.get_json(model_prefix + "metrics.json") or {}
         rows = pa.concat_tables(labeled, promote_options="permissive") if labeled else pa.table({})
         performance = _performance(config, model, [f for f in manifest["model"]["features"]], rows,
-                                   metrics.get("heldOut") or {})
-        if performance and rows.num_rows < min_rows:  # a metric on a handful of labels is noise, not a drop
-            performance = {**performance, "drifted": False, "insufficient": True, "reasons": []}
+                                   metrics.get("heldOut") or {}, (metrics.get("rows") or {}).get("test"))
     verdict = sufficiency.overall(result["verdict"], performance)
     document = to_json({
         "kind": "DriftResult", "checkId": config["checkId"], "modelVersion": config["modelVersion"],

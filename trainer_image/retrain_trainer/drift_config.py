@@ -19,7 +19,8 @@ from .fields import Fields, http_url, load
 PERFORMANCE_METRICS = {"classification": ("accuracy", "f1Weighted", "f1Macro"), "regression": ("rmse", "mae", "r2")}
 THRESHOLD_FIELDS = {"psi": "psi", "ksPValue": "ks_pvalue", "ksStatistic": "ks_statistic",
                     "chi2PValue": "chi2_pvalue", "jensenShannon": "jensen_shannon",
-                    "nullShareIncrease": "null_share_increase", "datasetShare": "dataset_share"}
+                    "nullShareIncrease": "null_share_increase", "unseenShare": "unseen_share",
+                    "datasetShare": "dataset_share"}
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,12 @@ def _check(raw: Fields) -> None:
     thresholds = raw.object("thresholds", required=False)
     for key in THRESHOLD_FIELDS:  # others are ignored: a newer operator may send more than this image knows
         thresholds.number(key, None)
+    thresholds.string("correction", None)
     performance = raw.object("performance", required=False)
     metric = performance.string("metric", "accuracy")
     known = PERFORMANCE_METRICS["regression" if raw.raw.get("task") == "regression" else "classification"]
     if performance.raw and metric not in known:
         raise performance.error("metric", f"{metric!r} is not a metric of this task; known: {', '.join(known)}")
-    performance.number("floor", None)
-    performance.number("maxDrop", None)
+    for key in ("floor", "maxDrop", "pValue", "minDrop"):
+        performance.number(key, None)
+    performance.parsed("minRows", _min_rows, None)

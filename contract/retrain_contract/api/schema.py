@@ -207,17 +207,25 @@ def triggers_schema() -> Schema:
             "keyFeatures": {"type": "array", "description": "Any of these drifting means dataset drift.",
                             "items": {"type": "string", "maxLength": 253}, "maxItems": 100},
             "thresholds": _obj("Per-feature and dataset thresholds (docs/drift.md has the defaults).", {
-                "psi": _num("PSI at or above which a feature drifted.", minimum=0),
-                "ksPValue": _num("KS p-value below which a numeric feature may have drifted.", minimum=0, maximum=1),
+                "psi": _num("PSI at or above which a feature drifted (categorical: net of the PSI no change shows "
+                            "at this sample size and cardinality).", minimum=0),
+                "ksPValue": _num("KS p-value (after the correction) below which a numeric feature may have drifted.",
+                                 minimum=0, maximum=1),
                 "ksStatistic": _num("Least KS statistic (effect size) for a significant test to count.",
                                     minimum=0, maximum=1),
-                "chi2PValue": _num("Chi-squared p-value below which a categorical feature may have drifted.",
-                                   minimum=0, maximum=1),
-                "jensenShannon": _num("Least Jensen-Shannon distance for a significant test to count.",
+                "chi2PValue": _num("Chi-squared p-value (after the correction) below which a categorical feature "
+                                   "may have drifted.", minimum=0, maximum=1),
+                "jensenShannon": _num("Least Jensen-Shannon distance, net of the distance no change shows at this "
+                                      "sample size and cardinality, for a significant test to count.",
                                       minimum=0, maximum=1),
+                "unseenShare": _num("Share of rows in categories the reference never had, beyond what its long tail "
+                                    "predicts, that counts as drift (when significant).", minimum=0, maximum=1),
                 "nullShareIncrease": _num("Rise in a feature's null share that counts as drift.", minimum=0,
                                           maximum=1),
                 "datasetShare": _num("Share of drifted features that makes dataset drift.", minimum=0, maximum=1),
+                "correction": _str("Multiple-testing correction over the features' p-values: benjaminiHochberg "
+                                   "(default), bonferroni or none.",
+                                   enum=["benjaminiHochberg", "bonferroni", "none"]),
             }),
             "minRows": _int("Fewer rows in the window, or values of a feature, are insufficient for a verdict: "
                             "the check reports InsufficientData, neither drift nor no drift (docs/drift.md).",
@@ -227,6 +235,11 @@ def triggers_schema() -> Schema:
                 "floor": _num("Drift when the metric is worse than this."),
                 "maxDrop": _num("Drift when the metric is worse than the model's held-out value by more than "
                                 "this.", minimum=0),
+                "pValue": _num("One-sided level of the confidence bound on the drop from the held-out value "
+                               "(default 0.01; 0 turns the test off).", minimum=0, maximum=0.5),
+                "minDrop": _num("Drift when the drop is significantly larger than this (default 0).", minimum=0),
+                "minRows": _int("Fewer labelled rows than this: performance is not judged (default 100).",
+                                minimum=1),
             }),
         }, required=["data"]),
         "cooldown": _str("Least time between the end of a run and the start of the next (Go duration, "

@@ -106,6 +106,10 @@ class PerformanceSpec:
     metric: str = "accuracy"
     floor: float | None = None  # drift when the metric on recent labeled data falls below this
     max_drop: float | None = None  # or drops more than this below the model's own held-out value
+    # The statistical test (docs/drift.md); None: the trainer's defaults (0.01, 0, 100).
+    p_value: float | None = None  # one-sided level of the bound on the drop from held-out
+    min_drop: float | None = None  # the drop must be significantly larger than this
+    min_rows: int | None = None  # fewer labelled rows: performance is not judged
 
 
 @dataclass(frozen=True)
@@ -393,6 +397,9 @@ class PolicySpec:
                         metric=str(performance.get("metric", "accuracy")),
                         floor=performance.get("floor"),
                         max_drop=performance.get("maxDrop"),
+                        p_value=performance.get("pValue"),
+                        min_drop=performance.get("minDrop"),
+                        min_rows=performance.get("minRows"),
                     ) if performance else None,
                 ) if drift else None,
                 cooldown=parse_duration(triggers.get("cooldown")),

@@ -270,8 +270,9 @@ def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> di
         "keyFeatures": list(drift.key_features),
         "minRows": drift.min_rows,
         "thresholds": drift.thresholds,
-        "performance": {"metric": performance.metric, "floor": performance.floor, "maxDrop": performance.max_drop}
-        if performance else None,
+        "performance": {"metric": performance.metric, "floor": performance.floor, "maxDrop": performance.max_drop,
+                        "pValue": performance.p_value, "minDrop": performance.min_drop,
+                        "minRows": performance.min_rows} if performance else None,
         "target": spec.model.target,
         "task": spec.model.task,
         "storage": {"bucket": spec.storage.bucket, "prefix": spec.storage.prefix,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy import stats as scipy_stats
 
 from . import parallel, stats, sufficiency
 from .profile import is_numeric
@@ -29,11 +30,19 @@ class Thresholds:
     # move the CDF by this much (a 0.1-std mean shift of a normal moves it by ~0.04).
     ks_statistic: float = 0.025
     chi2_pvalue: float = 0.05
-    jensen_shannon: float = 0.05
+    jensen_shannon: float = 0.05  # judged net of the distance no change shows at this n and k
     wasserstein_normalized: float = 0.1  # reported; not a verdict on its own (see docs)
     null_share_increase: float = 0.1  # a column that suddenly goes missing has drifted too
+    # Rows in categories the reference never had, beyond what its long tail predicts.
+    unseen_share: float = 0.01
     dataset_share: float = 0.3
     key_features: tuple[str, ...] = ()
+    # Over the features' KS and chi-squared p-values: benjaminiHochberg, bonferroni or none.
+    correction: str = "benjaminiHochberg"
+
+    def __post_init__(self) -> None:
+        if self.correction not in stats.CORRECTIONS:
+            raise ValueError(f"correction must be one of {', '.join(stats.CORRECTIONS)}, not {self.correction!r}")
 
 
 @dataclass
@@ -94,7 +103,7 @@ class _Numeric:
         self.left_tail += first * (self.sample[0] - self.center) - sums[first]
         self.right_tail += (sums[n] - sums[last]) - (n - last) * (self.sample[-1] - self.center)
 
-    def result(self, thresholds: Thresholds) -> dict[str, Any]:
+    def result(self) -> dict[str, Any]:
         m, n = len(self.sample), self.count
         statistic = stats.ks_statistic(self.sample, self.below, self.at_or_below, n)
         pvalue = stats.ks_pvalue(statistic, m, n)
@@ -102,17 +111,23 @@ class _Numeric:
                                      self.gap_excess)
         psi = stats.psi(self.bin_proportions * 1e6, self.bins.astype(float))
         normalized = distance / self.std if self.std and np.isfinite(self.std) and self.std > 0 else distance
-        null_share = _share(self.nulls, n + self.nulls)
-        drifted = bool((psi >= thresholds.psi) or
-                       (pvalue < thresholds.ks_pvalue and statistic >= thresholds.ks_statistic) or
-                       null_share - self.reference_nulls >= thresholds.null_share_increase)
         return {
-            "kind": "numeric", "rows": n, "nulls": self.nulls, "nullShare": null_share,
+            "kind": "numeric", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
             "referenceNullShare": self.reference_nulls, "nonNumeric": self.bad_values,
-            "psi": psi, "ksStatistic": statistic, "ksPValue": pvalue, "wasserstein": distance,
-            "wassersteinNormalized": normalized, "drifted": drifted,
+            "psi": psi, "ksStatistic": statistic, "ksPValue": pvalue, "pValue": pvalue, "wasserstein": distance,
+            "wassersteinNormalized": normalized,
             "score": float(np.nan_to_num(max(statistic, min(psi, 1.0)), nan=0.0)),
         }
+
+    @staticmethod
+    def reasons(feature: dict[str, Any], thresholds: Thresholds) -> list[str]:
+        """The rules this feature breaks, its test judged on the corrected p-value."""
+        return [rule for rule, broken in (
+            ("psi", feature["psi"] >= thresholds.psi),
+            ("ks", feature["pValueAdjusted"] < thresholds.ks_pvalue and
+             feature["ksStatistic"] >= thresholds.ks_statistic),
+            ("nullShare", feature["nullShare"] - feature["referenceNullShare"] >= thresholds.null_share_increase),
+        ) if broken]
 
 
 @dataclass
@@ -131,20 +146,51 @@ class _Categorical:
         categories = sorted(set(self.reference) | set(self.counts))
         expected = np.array([self.reference.get(c, 0) for c in categories], dtype=float)
         actual = np.array([self.counts.get(c, 0) for c in categories], dtype=float)
-        chi2, pvalue = stats.chi_squared(expected, actual)
+        chi2, pvalue = stats.chi_squared(expected, actual)  # over every category, as SciPy would
         distance = stats.jensen_shannon(expected, actual)
         psi = stats.psi(expected, actual)
         n = int(actual.sum())
-        null_share = _share(self.nulls, n + self.nulls)
-        drifted = bool((psi >= thresholds.psi) or
-                       (pvalue < thresholds.chi2_pvalue and distance >= thresholds.jensen_shannon) or
-                       null_share - self.reference_nulls >= thresholds.null_share_increase)
+        # The verdict splits the change in two: how the reference's categories' shares moved (their own
+        # test and effects, net of the noise many levels or few rows make) and how many rows went to
+        # categories the reference never had (the unseen rule), so that neither hides in the other.
+        known = expected > 0
+        _, known_pvalue = stats.chi_squared(expected[known], actual[known])
+        js_noise, psi_noise = stats.categorical_noise(expected, actual)
+        known_distance = stats.jensen_shannon(expected[known], actual[known])
+        js_net = float(np.sqrt(stats.net_of_noise(known_distance**2, js_noise))) \
+            if np.isfinite(known_distance) else float("nan")
+        psi_net = stats.net_of_noise(stats.psi(expected[known], actual[known]), psi_noise)
+        unseen = sorted(set(self.counts) - set(self.reference))
+        unseen_rows = int(actual[~known].sum())
+        unseen_expected = stats.missing_mass(expected[known])
+        # Significantly more than the tail predicts plus the threshold, so a handful of rows is not drift.
+        bound = min(unseen_expected + thresholds.unseen_share, 1.0)
+        unseen_pvalue = float(scipy_stats.binomtest(unseen_rows, n, bound, alternative="greater").pvalue) \
+            if n and bound < 1.0 else 1.0
         return {
-            "kind": "categorical", "rows": n, "nulls": self.nulls, "nullShare": null_share,
-            "referenceNullShare": self.reference_nulls, "psi": psi, "chi2": chi2, "chi2PValue": pvalue,
-            "jensenShannon": distance, "unseenCategories": sorted(set(self.counts) - set(self.reference)),
-            "drifted": drifted, "score": float(np.nan_to_num(max(distance, min(psi, 1.0)), nan=0.0)),
+            "kind": "categorical", "rows": n, "nulls": self.nulls, "nullShare": _share(self.nulls, n + self.nulls),
+            "referenceNullShare": self.reference_nulls, "categories": len(categories),
+            "psi": psi, "psiNoise": psi_noise, "psiNet": psi_net,
+            "chi2": chi2, "chi2PValue": pvalue, "pValue": known_pvalue,
+            "jensenShannon": distance, "jensenShannonNoise": float(np.sqrt(js_noise)), "jensenShannonNet": js_net,
+            "unseenCategories": unseen[:100], "unseenCategoryCount": len(unseen),
+            "unseenShare": _share(unseen_rows, n), "unseenShareExpected": unseen_expected,
+            "unseenPValue": unseen_pvalue,
+            # How far it moved, on the 0..1 scale of the numeric score: known shares and new categories.
+            "score": float(np.nan_to_num(max(js_net, min(psi_net, 1.0), _share(unseen_rows, n) - unseen_expected),
+                                         nan=0.0)),
         }
+
+    @staticmethod
+    def reasons(feature: dict[str, Any], thresholds: Thresholds) -> list[str]:
+        """The rules this feature breaks: effects net of noise, its test on the corrected p-value."""
+        return [rule for rule, broken in (
+            ("psi", feature["psiNet"] >= thresholds.psi),
+            ("chi2", feature["pValueAdjusted"] < thresholds.chi2_pvalue and
+             feature["jensenShannonNet"] >= thresholds.jensen_shannon),
+            ("unseen", feature["unseenPValue"] < thresholds.chi2_pvalue),
+            ("nullShare", feature["nullShare"] - feature["referenceNullShare"] >= thresholds.null_share_increase),
+        ) if broken]
 
 
 def _share(part: int, whole: int) -> float:
@@ -205,11 +251,22 @@ class DriftCheck:
         return self
 
     def result(self) -> dict[str, Any]:
-        features = {name: accumulator.result(self.thresholds) for name, accumulator in self.columns.items()
+        features = {name: accumulator.result(self.thresholds) if isinstance(accumulator, _Categorical)
+                    else accumulator.result() for name, accumulator in self.columns.items()
                     if name not in self.missing}
+        # Too few values is no test: those features are neither drifted nor in the correction's family.
         insufficient = sufficiency.mark_insufficient(features, self.reference_counts, self.min_rows,
                                                      self.thresholds.null_share_increase)
         judged = [name for name in features if name not in insufficient]
+        adjusted = stats.adjust_pvalues(np.array([features[name]["pValue"] for name in judged], dtype=float),
+                                        self.thresholds.correction)
+        for name, pvalue in zip(judged, adjusted, strict=True):
+            feature = features[name]
+            feature["pValueAdjusted"] = float(pvalue)
+            feature["reasons"] = self.columns[name].reasons(feature, self.thresholds)
+            feature["drifted"] = bool(feature["reasons"])
+        for name in insufficient:
+            features[name]["reasons"] = []
         drifted = [name for name in judged if features[name]["drifted"]]
         share = len(drifted) / len(judged) if judged else 0.0
         keys = [name for name in self.thresholds.key_features if name in drifted]
@@ -226,6 +283,7 @@ class DriftCheck:
             "insufficientFeatures": insufficient,
             "verdict": sufficiency.verdict(dataset_drift, len(judged),
                                            [name for name in self.thresholds.key_features if name in insufficient]),
+            "correction": self.thresholds.correction,
             "topFeatures": [{"name": name, "score": features[name]["score"]} for name in top],
             "thresholds": asdict(self.thresholds),
         }

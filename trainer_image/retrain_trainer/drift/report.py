@@ -95,6 +95,15 @@ def _insufficient(document: dict[str, Any]) -> str:
             f"{html.escape(', '.join(short[:10]))}{' ...' if len(short) > 10 else ''}")
 
 
+def _performance_verdict(performance: dict[str, Any]) -> str:
+    drop = performance.get("dropInterval")
+    interval = (f"; drop {_number(performance.get('drop'))}, {performance.get('confidence', 0):.0%} interval "
+                f"{_number(drop[0])}..{_number(drop[1])}" if drop else "")
+    if performance.get("verdict") == "insufficientData":
+        return " — not judged: " + html.escape(str(performance.get("message", "too few labelled rows")))
+    return interval + (" — DRIFT" if performance.get("drifted") else "")
+
+
 def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -> str:
     """The report of one check: `document` is its drift.json, `check` the DriftCheck that produced it."""
     import matplotlib
@@ -114,9 +123,11 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
             image = _numeric_plot(plt, name, accumulator)
         else:
             tests = (f"PSI {_number(feature['psi'])} · χ² p {_number(feature['chi2PValue'])} · "
-                     f"JS {_number(feature['jensenShannon'])}")
+                     f"JS {_number(feature['jensenShannon'])} (net of noise "
+                     f"{_number(feature.get('jensenShannonNet'))})")
             if feature.get("unseenCategories"):
-                tests += " · unseen: " + html.escape(", ".join(map(str, feature["unseenCategories"][:5])))
+                tests += (f" · unseen {_number(feature.get('unseenShare'))} of rows: " +
+                          html.escape(", ".join(map(str, feature["unseenCategories"][:5]))))
             image = _categorical_plot(plt, name, accumulator)
         rows.append(f"<tr class='{verdict.split()[0].lower()}'><td>{html.escape(name)}</td><td>{feature['kind']}</td>"
                     f"<td>{verdict}</td><td>{tests}</td><td>{_number(feature['nullShare'])}</td></tr>")
@@ -125,7 +136,7 @@ def render_html(document: dict[str, Any], profile: dict[str, Any], check: Any) -
     performance = document.get("performance") or {}
     performance_line = (f"<p>Performance: {performance.get('metric')} {_number(performance.get('value'))} on "
                         f"{performance.get('rows')} labeled rows (held-out {_number(performance.get('heldOut'))})"
-                        f"{' — DRIFT' if performance.get('drifted') else ''}</p>" if performance else "")
+                        f"{_performance_verdict(performance)}</p>" if performance else "")
     verdict = ("Drift detected" if document.get("drift") else
                "Insufficient data: no verdict" if document.get("verdict") == "insufficient-data" else "No drift")
     extra = document.get("extraColumns") or []

@@ -102,3 +102,100 @@ def jensen_shannon(expected_counts: np.ndarray, actual_counts: np.ndarray) -> fl
     mid = (p + q) / 2.0
     divergence = 0.5 * (special.rel_entr(p, mid).sum() + special.rel_entr(q, mid).sum()) / np.log(2)
     return float(np.sqrt(max(divergence, 0.0)))
+
+
+CORRECTIONS = ("benjaminiHochberg", "bonferroni", "none")
+NULL_REPLICATES = 100  # random splits per categorical column for its no-change baseline
+
+
+def adjust_pvalues(pvalues: np.ndarray, method: str) -> np.ndarray:
+    """Per-feature p-values corrected for testing every feature at once.
+
+    Without it, one of three unchanged columns falls under p < 0.05 in 14% of checks, and with
+    `datasetShare` 0.3 that one column is dataset drift. NaN (a column with no values) is not a
+    test: it stays NaN and does not count towards the number of tests.
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown multiple-testing correction {method!r}; one of {', '.join(CORRECTIONS)}")
+    pvalues = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(pvalues.shape, np.nan)
+    tested = np.isfinite(pvalues)
+    if not tested.any():
+        return adjusted
+    if method == "benjaminiHochberg":
+        adjusted[tested] = stats.false_discovery_control(pvalues[tested], method="bh")
+    elif method == "bonferroni":
+        adjusted[tested] = np.minimum(pvalues[tested] * tested.sum(), 1.0)
+    else:
+        adjusted[tested] = pvalues[tested]
+    return adjusted
+
+
+def _js_divergences(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise Jensen-Shannon divergence (bits) of two stacks of count vectors."""
+    p = p / p.sum(axis=-1, keepdims=True)
+    q = q / q.sum(axis=-1, keepdims=True)
+    mid = (p + q) / 2.0
+    return np.maximum(0.5 * (special.rel_entr(p, mid).sum(axis=-1) + special.rel_entr(q, mid).sum(axis=-1))
+                      / np.log(2), 0.0)
+
+
+def _psis(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise PSI as `psi`; NaN in p marks a category a row does not have."""
+    present = ~np.isnan(p)
+    p, q = np.where(present, p, 0.0), np.where(present, q, 0.0)
+    p = np.clip(p / p.sum(axis=-1, keepdims=True), EPSILON, None)
+    q = np.clip(q / q.sum(axis=-1, keepdims=True), EPSILON, None)
+    return np.sum(np.where(present, (q - p) * np.log(q / p), 0.0), axis=-1)
+
+
+def categorical_noise(expected_counts: np.ndarray, actual_counts: np.ndarray, replicates: int = NULL_REPLICATES,
+                      seed: int = 0) -> tuple[float, float]:
+    """Mean Jensen-Shannon divergence (bits) and mean PSI over the reference's categories that no change
+    would show at these sizes.
+
+    Both statistics are biased upwards by sampling noise, roughly by (k - 1)(1/n + 1/m): an
+    unchanged column of 10,000 levels shows a JS distance of 0.06 at a million rows a side and
+    0.28 at 50,000. Splitting the pooled rows again at random into m and n (a permutation, drawn
+    as a multivariate hypergeometric per replicate) measures that bias for this n, k and shape,
+    sparse tails included; as in the observed statistic, categories a replicate's reference lacks
+    are left out (they are the unseen-category rule's). A plug-in resample of the reference shares
+    alone misses the tail the reference never saw: it read 0.24 where unchanged Zipf columns of
+    10,000 levels showed 0.28 (50,000 rows a side).
+    """
+    pooled = (np.asarray(expected_counts) + np.asarray(actual_counts)).astype(np.int64)
+    pooled = pooled[pooled > 0]
+    m, total = int(np.sum(expected_counts)), int(pooled.sum())
+    if len(pooled) < 2 or m == 0 or m == total:
+        return 0.0, 0.0
+    rng = np.random.default_rng([seed, m, total, len(pooled)])
+    chunk = max(1, 1_000_000 // len(pooled))  # bounded memory for very many levels
+    replicates = int(np.clip(4_000_000 // len(pooled), 20, replicates))
+    divergences, psis = [], []
+    for start in range(0, replicates, chunk):
+        reference = rng.multivariate_hypergeometric(pooled, m, size=min(chunk, replicates - start),
+                                                    method="marginals").astype(float)
+        current = np.where(reference > 0, pooled - reference, 0.0)
+        usable = current.sum(axis=1) > 0
+        reference, current = reference[usable], current[usable]
+        divergences.append(_js_divergences(reference, current))
+        psis.append(_psis(np.where(reference > 0, reference, np.nan), current))
+    divergence, psi_values = np.concatenate(divergences), np.concatenate(psis)
+    return (float(divergence.mean()) if len(divergence) else 0.0,
+            float(np.nanmean(psi_values)) if len(psi_values) else 0.0)
+
+
+def net_of_noise(value: float, noise: float) -> float:
+    """An effect with the part no change would show taken out (floored at 0); NaN stays NaN."""
+    return float(max(value - noise, 0.0)) if np.isfinite(value) else float("nan")
+
+
+def missing_mass(reference_counts: np.ndarray) -> float:
+    """Good-Turing estimate of the share of new rows in categories the reference never saw.
+
+    A long-tailed column shows new categories without any change: with m reference rows of which
+    f1 categories were seen once, about f1/m of fresh rows fall outside the reference.
+    """
+    counts = np.asarray(reference_counts)
+    total = counts.sum()
+    return float(np.sum(counts == 1) / total) if total else 0.0
