@@ -129,7 +129,7 @@ def test_the_target_is_no_feature_and_extra_columns_are_reported(seaweed, s3, tr
 @pytest.mark.parametrize("extra, message", [
     ({"keyFeatures": ["nosuch"]}, "keyFeatures: nosuch not among the checked features"),
     ({"features": ["plan", dataset.TARGET]}, f"{dataset.TARGET} is the target"),
-    ({"minRows": 0}, "minRows must be a whole number >= 1"),
+    ({"minRows": 0}, "minRows: must be a whole number of at least 1"),
 ])
 def test_names_that_are_not_features_fail_the_check_as_configuration_errors(seaweed, s3, trained, extra, message):
     s3.put_object(Bucket=trained, Key="recent/ok.parquet", Body=dataset.to_parquet(dataset.churn_table(500, 7)))
