@@ -173,8 +173,8 @@ def policy_mislabelled(name: str, namespace: str, **_: Any) -> None:
 
 
 # Not filtered by `owned`, on purpose: every replica that sees a policy must agree that it needs the (one)
-# finalizer. With a `when=` here, kopf in a replica that sees but does not own a policy (outside its
-# selector; or, with one shard per replica's watch, mislabelled) would find the finalizer needless and remove
+# finalizer. With a `when=` here, kopf in a replica that sees but does not own a policy (one outside its
+# selector, or one labelled for its shard whose hash is another's) would find the finalizer needless and remove
 # it, the owner would add it back: a PATCH war (nolar/kopf#664). The step is idempotent and needs no state (a
 # JSON patch with a `test`), so whichever replica runs it first releases the route; the others find nothing
 # to do. With several shards, only the shard whose label a policy carries sees it: its deletion waits for

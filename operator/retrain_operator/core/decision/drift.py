@@ -118,7 +118,8 @@ def follow(r: Round) -> Wants | None:
     record.rows = result.get("rows")
     record.min_rows = result.get("minRows")
     record.insufficient_features = list(result.get("insufficientFeatures") or [])[:20] or None
-    record.performance = {k: performance.get(k) for k in ("metric", "value", "heldOut", "drifted")} or None
+    record.performance = {k: performance[k] for k in ("metric", "value", "heldOut", "drifted", "verdict", "message",
+                                                      "dropInterval") if k in performance} or None
     record.report_uri = outcome.uri + "report.html"
     r.status.drift = record
     if verdict == INSUFFICIENT_DATA:  # neither drift (no run) nor no drift (says nothing of the data)
