@@ -56,8 +56,11 @@ def sample_policy(endpoint: str, prometheus_url: str) -> Json:
             # A new concept makes the old data's labels wrong: allow the challenger to differ there.
             "gates": {"olderData": {"maxRegression": 0.2}},
             "canary": {
+                # 20 s at 50 %: the live-accuracy windows (15 s, 40 answers a version at least) need a
+                # few independent looks to tell a 0.05 drop from noise; with 5 s a bad canary could pass
+                # on one lucky window (it did once in CI: v3 read 0.981 on 52 answers, as stable did).
                 "steps": [{"setWeight": 20}, {"pause": {"duration": "5s"}}, {"setWeight": 50},
-                          {"pause": {"duration": "5s"}}, {"setWeight": 100}],
+                          {"pause": {"duration": "20s"}}, {"setWeight": 100}],
                 # Local processes share two CPUs with training Jobs: latency is noisy, so a loose ratio.
                 # After a concept change the new model must answer differently (measured: Jensen-Shannon
                 # 0.41 between v1's and v2's predicted classes), so the default 0.2 would reject the fix;
