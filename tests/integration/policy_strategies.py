@@ -164,6 +164,86 @@ def storages() -> st.SearchStrategy[Json]:
                    sessionTokenKey=opt(st.sampled_from(["AWS_SESSION_TOKEN", ""]))), 0.03))
 
 
+# The pod sections (training.pod, triggers.drift.pod, serving.pod): what real clusters need, and what the
+# operator's own names, the Pod Security Standard restricted and the API server refuse.
+POD_LABEL_KEYS = ["kueue.x-k8s.io/queue-name", "sidecar.istio.io/inject", "cost-center", "app.kubernetes.io/name"]
+ODD_POD_LABEL_KEYS = ["retrain.mlops.dev/run", "app.kubernetes.io/managed-by", "job-name", "pod-template-hash",
+                      "batch.kubernetes.io/job-name", "queue name", "a/b/c"]
+ENV_NAMES = ["HTTPS_PROXY", "HF_TOKEN", "my.var"]
+ODD_ENV_NAMES = ["AWS_ENDPOINT_URL", "RETRAIN_RUN_CONFIG", "1=A", ""]
+
+
+SOURCES = [{"persistentVolumeClaim": {"claimName": "model-cache"}}, {"configMap": {"name": "corp-ca"}},
+           {"secret": {"secretName": "tls"}}, {"emptyDir": {}}, {"emptyDir": {"sizeLimit": "1Gi", "medium": "Memory"}},
+           {"projected": {"sources": [{"configMap": {"name": "a"}}]}}]
+ODD_SOURCES = [{}, {"hostPath": {"path": "/"}}, {"emptyDir": {}, "configMap": {"name": "c"}},
+               {"emptyDir": {"sizeLimit": "-1"}}, {"projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}]
+
+
+@st.composite
+def volumes_and_mounts(draw: st.DrawFn) -> Json:
+    """Volumes, and mounts mostly of those volumes (sometimes of none, or at the operator's own paths)."""
+    names_ = draw(st.lists(pick(["cache", "ca", "scratch"], ["tmp", "signing-public-key", "Bad_Name"], 0.05),
+                           max_size=2))
+    result: Json = {}
+    if names_ or draw(st.booleans()):
+        result["volumes"] = [{"name": name, **draw(pick(SOURCES, ODD_SOURCES, 0.06))} for name in names_]
+    mounts = []
+    for index, name in enumerate(names_):
+        if draw(st.booleans()):
+            mount = {"name": draw(pick([name], ["other"], 0.04)),
+                     "mountPath": draw(pick([f"/tmp/data-{index}", f"/tmp/{index}"], ["/tmp", "relative"], 0.05))}
+            sub_path = draw(opt(pick(["a", "a/b"], ["../x", "/abs"], 0.2), 0.8))
+            if sub_path is not MISSING:
+                mount["subPath"] = sub_path
+            mounts.append(mount)
+    if mounts:
+        result["volumeMounts"] = mounts
+    return result
+
+
+def _env_from(drawn: tuple[int, Json, Any]) -> Json:
+    roll, ref, prefix = drawn
+    entry: Json = {} if prefix is MISSING else {"prefix": prefix}
+    if roll < 97:
+        entry["configMapRef" if roll < 60 else "secretRef"] = ref
+    return entry
+
+
+def pod_sections() -> st.SearchStrategy[Json]:
+    ref = obj(name=sometimes(pick(NAMES, ODD_NAMES, 0.04), 0.03), optional=opt(st.booleans()))
+    value_from = pick([{"secretKeyRef": {"name": "hf-token", "key": "token"}},
+                       {"configMapKeyRef": {"name": "site", "key": "region", "optional": True}},
+                       {"fieldRef": {"fieldPath": "metadata.name"}}],
+                      [{}, {"secretKeyRef": {"name": "a", "key": "k"}, "configMapKeyRef": {"name": "b", "key": "k"}},
+                       {"secretKeyRef": {"name": "a"}}, {"secretKeyRef": {"name": "Bad_Name", "key": "k"}}], 0.1)
+    # Mostly a value or a reference; now and then both (refused).
+    env = st.tuples(st.sampled_from(range(100)), pick(ENV_NAMES, ODD_ENV_NAMES, 0.04),
+                    st.sampled_from(["1", "", "http://proxy:3128"]), value_from).map(
+        lambda t: {"name": t[1], "value": t[2]} if t[0] < 50 else
+        {"name": t[1], "valueFrom": t[3]} if t[0] < 97 else {"name": t[1], "value": t[2], "valueFrom": t[3]})
+    # Mostly a ConfigMap or a Secret; now and then neither (refused).
+    env_from = st.tuples(st.sampled_from(range(100)), ref, opt(pick(["FS_"], ["1X"], 0.1), 0.7)).map(_env_from)
+    security = obj(runAsUser=opt(pick([1000, 65534], [0, -1], 0.1)), fsGroup=opt(st.just(1000)),
+                   runAsNonRoot=opt(pick([True], [False], 0.2), 0.8),
+                   seccompProfile=opt(pick([{"type": "RuntimeDefault"}], [{"type": "Unconfined"}], 0.2), 0.8))
+    container = obj(readOnlyRootFilesystem=opt(st.booleans()),
+                    allowPrivilegeEscalation=opt(pick([False], [True], 0.2), 0.8),
+                    privileged=opt(pick([False], [True], 0.1), 0.9),
+                    capabilities=opt(pick([{"drop": ["ALL"]}, {"add": ["NET_BIND_SERVICE"]}],
+                                          [{"add": ["SYS_ADMIN"]}], 0.1), 0.8))
+    metadata = obj(labels=opt(st.dictionaries(pick(POD_LABEL_KEYS, ODD_POD_LABEL_KEYS, 0.05),
+                                              pick(["ml-gpu", "false", ""], ["has space"], 0.05), max_size=3)),
+                   annotations=opt(st.dictionaries(pick(["proxy.istio.io/config"],
+                                                        ["retrain.mlops.dev/trigger", "a/b/c"], 0.1),
+                                                   st.sampled_from(["x", ""]), max_size=2)))
+    fields = obj(metadata=opt(metadata),
+                 imagePullSecrets=opt(st.lists(obj(name=pick(NAMES, ODD_NAMES, 0.04)), max_size=2), 0.7),
+                 securityContext=opt(security, 0.6), containerSecurityContext=opt(container, 0.7),
+                 env=opt(st.lists(env, max_size=3)), envFrom=opt(st.lists(env_from, max_size=2), 0.7))
+    return st.tuples(fields, volumes_and_mounts()).map(lambda t: {**t[0], **t[1]})
+
+
 def triggers() -> st.SearchStrategy[Json]:
     uris = pick(S3_URIS, ODD_S3_URIS, 0.05)
     schedule = obj(cron=sometimes(pick(CRONS, ODD_CRONS, 0.08), 0.03),
@@ -176,7 +256,7 @@ def triggers() -> st.SearchStrategy[Json]:
                                    nullShareIncrease=opt(fraction()), datasetShare=opt(fraction()))),
                 performance=opt(obj(metric=opt(pick(METRICS, ODD_METRICS)), floor=opt(fraction()),
                                     maxDrop=opt(fraction()))),
-                minRows=opt(numbers([1, 50, 200])))
+                minRows=opt(numbers([1, 50, 200])), pod=opt(pod_sections(), 0.8))
     return obj(schedule=opt(schedule, 0.4), drift=opt(drift), cooldown=opt(durations()),
                minNewSamples=opt(numbers([0, 1, 100])),
                manualBypassesCooldown=opt(pick([True, False], ["yes"])))
@@ -260,6 +340,7 @@ def _trainings() -> st.SearchStrategy[Json]:
         backoffLimit=opt(pick([0, 1, 2, 20], [21, -1])),
         activeDeadlineSeconds=opt(pick([1, 60, 3600, 2**53], [0, -1])),
         ttlSecondsAfterFinished=opt(pick([0, 60, 86400, 2**40], [-1])),
+        pod=opt(pod_sections(), 0.6),
     )
 
 
@@ -318,6 +399,8 @@ def servings() -> st.SearchStrategy[Json]:
                port=opt(pick([8080, 1, 65535, 80], [0, 65536])),
                image=opt(pick(["ghcr.io/x/server:1"], [""])),
                resources=opt(resources()), nodeSelector=opt(node_selectors()), tolerations=opt(tolerations()),
+               affinity=opt(st.sampled_from([{}, {"podAntiAffinity": {}}, {"weird": [1, 2]}]), 0.8),
+               priorityClassName=opt(pick(["model-serving"], ["Bad_Name"]), 0.8), pod=opt(pod_sections(), 0.6),
                capture=opt(obj(uri=sometimes(pick(S3_URIS, ODD_S3_URIS, 0.04), 0.03), fraction=opt(fraction()))),
                router=opt(router))
 

@@ -218,8 +218,47 @@ def rich_spec() -> Json:
                                      "limits": {"cpu": "1", "memory": "512Mi"}},
                        "nodeSelector": {"kubernetes.io/os": "linux"},
                        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "serving",
-                                        "effect": "NoSchedule"}]}
+                                        "effect": "NoSchedule"}],
+                       "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                           {"weight": 100, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone"}}]}},
+                       "priorityClassName": "model-serving", "pod": POD_SECTION}
+    spec["training"].update(priorityClassName="ml-batch", pod=POD_SECTION, affinity={"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}})
+    spec["triggers"]["drift"]["pod"] = {"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "ml-cpu"}}}
     return spec
+
+
+# Every field of a pod section, as the README's example has them (test_pod_fields.py runs it).
+POD_SECTION: Json = {
+    "metadata": {"labels": {"kueue.x-k8s.io/queue-name": "ml-gpu", "sidecar.istio.io/inject": "false",
+                            "cost-center": "ml-42"},
+                 "annotations": {"proxy.istio.io/config": "holdApplicationUntilProxyStarts: true"}},
+    "imagePullSecrets": [{"name": "registry-pull"}],
+    "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+                        "seccompProfile": {"type": "RuntimeDefault"}, "supplementalGroups": [3000],
+                        "sysctls": [{"name": "net.ipv4.tcp_keepalive_time", "value": "600"}]},
+    "containerSecurityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                 "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}},
+    "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"},
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "MEMORY_MB", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}}],
+    "envFrom": [{"configMapRef": {"name": "proxy-settings"}}, {"secretRef": {"name": "feature-store"},
+                                                              "prefix": "FS_"}],
+    "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": "model-cache"}},
+                {"name": "corp-ca", "configMap": {"name": "corp-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"name": "tls", "secret": {"secretName": "tls", "defaultMode": 256}},
+                {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "bundle", "projected": {"sources": [{"configMap": {"name": "corp-ca"}},
+                                                             {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {
+                                                                 "fieldPath": "metadata.labels"}}]}}]}}],
+    "volumeMounts": [{"name": "cache", "mountPath": "/cache"},
+                     {"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": True},
+                     {"name": "tls", "mountPath": "/etc/tls", "readOnly": True},
+                     {"name": "scratch", "mountPath": "/scratch"},
+                     {"name": "bundle", "mountPath": "/bundle", "readOnly": True}],
+}
 
 
 def test_the_base_and_a_rich_policy_are_accepted(policies: Policies):
@@ -230,6 +269,11 @@ def test_the_base_and_a_rich_policy_are_accepted(policies: Policies):
     assert rich["spec"]["promotion"]["canary"]["steps"][2] == {"setWeight": 100}
     assert rich["spec"]["training"]["tolerations"] == rich_spec()["training"]["tolerations"]
     assert rich["spec"]["serving"]["tolerations"] == rich_spec()["serving"]["tolerations"]
+    # The pod sections and the placement fields come back as they were sent: nothing pruned, nothing added.
+    for section in ("training", "serving"):
+        for key in ("pod", "affinity", "priorityClassName"):
+            assert rich["spec"][section][key] == rich_spec()[section][key], (section, key)
+    assert rich["spec"]["triggers"]["drift"]["pod"] == rich_spec()["triggers"]["drift"]["pod"]
     assert policies.names() == {"base", "rich"}
 
 
@@ -342,6 +386,76 @@ for _section in ("training", "serving"):
     breaks(f"{_section}.tolerations: tolerationSeconds needs effect NoExecute", f"spec.{_section}.tolerations[0]")(
         _pod_fields(_section, {"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule",
                                                 "tolerationSeconds": 60}]}))
+
+
+# The pod sections (training.pod, triggers.drift.pod, serving.pod): one case per rule and section.
+_ANNOTATION_KEYS = ("keys must be annotation keys: an optional DNS subdomain prefix and '/', then a name of at most "
+                    "63 letters, digits, '-', '_' or '.' (e.g. sidecar.istio.io/inject)")
+_POD_LABEL_KEYS = ("keys must be label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 "
+                   "letters, digits, '-', '_' or '.' (e.g. kueue.x-k8s.io/queue-name)")
+_OPERATOR_ENV = ("the operator sets RETRAIN_RUN_CONFIG, RETRAIN_SIGNING_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                 "AWS_SESSION_TOKEN, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL itself (S3 through spec.storage, the signing "
+                 "key through spec.signing)")
+_ONE_SOURCE = ("a volume has exactly one source: configMap, secret, persistentVolumeClaim, emptyDir, ephemeral, csi, "
+               "projected, downwardAPI (the Pod Security Standard restricted types; hostPath and the others are "
+               "refused)")
+_CACHE = {"name": "cache", "persistentVolumeClaim": {"claimName": "model-cache"}}
+
+
+def _pod_section(section: str, pod: Json) -> Callable[[Json], None]:
+    def change(spec: Json) -> None:
+        if section == "triggers.drift.pod":
+            spec["triggers"] = {"drift": {"data": "s3://ml-data/churn/live/", "pod": copy.deepcopy(pod)}}
+        else:
+            spec.setdefault(section.split(".")[0], {})["pod"] = copy.deepcopy(pod)
+    return change
+
+
+for _section, _workload_label in (("training.pod", "retrain.mlops.dev/run"), ("triggers.drift.pod", "job-name"),
+                                  ("serving.pod", "app.kubernetes.io/name")):
+    _owner = "Deployment" if _section == "serving.pod" else "Job"
+    _reserved = ("retrain.mlops.dev/*, app.kubernetes.io/managed-by, app.kubernetes.io/name, pod-template-hash"
+                 if _owner == "Deployment" else
+                 "retrain.mlops.dev/*, batch.kubernetes.io/*, app.kubernetes.io/managed-by, job-name, controller-uid")
+    breaks(f"{_section}.metadata.labels {_POD_LABEL_KEYS}", f"spec.{_section}.metadata.labels")(
+        _pod_section(_section, {"metadata": {"labels": {"queue name": "a"}}}))
+    breaks(f"{_section}.metadata.labels must not set the operator's labels or the {_owner} controller's: {_reserved}",
+           f"spec.{_section}.metadata.labels")(
+        _pod_section(_section, {"metadata": {"labels": {"team": "ml", _workload_label: "x"}}}))
+    breaks(f"{_section}.metadata.annotations {_ANNOTATION_KEYS}", f"spec.{_section}.metadata.annotations")(
+        _pod_section(_section, {"metadata": {"annotations": {"a/b/c": "x"}}}))
+    breaks(f"{_section}.metadata.annotations must not set the operator's annotations: retrain.mlops.dev/*",
+           f"spec.{_section}.metadata.annotations")(
+        _pod_section(_section, {"metadata": {"annotations": {names.ANNOTATION_TRIGGER: "now"}}}))
+    breaks(f"{_section}.env: a variable has value or valueFrom, not both", f"spec.{_section}.env[0]")(
+        _pod_section(_section, {"env": [{"name": "POD", "value": "x",
+                                         "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}))
+    breaks(f"{_section}.env: valueFrom has exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef",
+           f"spec.{_section}.env[1]")(
+        _pod_section(_section, {"env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {
+            "secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}}]}))
+    breaks(f"{_section}.env: {_OPERATOR_ENV}", f"spec.{_section}.env[0]")(
+        _pod_section(_section, {"env": [{"name": "AWS_ENDPOINT_URL", "value": "http://elsewhere:9000"}]}))
+    breaks(f"{_section}.envFrom: an entry has exactly one of configMapRef, secretRef", f"spec.{_section}.envFrom[0]")(
+        _pod_section(_section, {"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]}))
+    breaks(f"{_section}.volumes: {_ONE_SOURCE}", f"spec.{_section}.volumes[0]")(
+        _pod_section(_section, {"volumes": [{"name": "both", "emptyDir": {}, "configMap": {"name": "c"}}]}))
+    breaks(f"{_section}.volumes: tmp and signing-public-key are the operator's own volumes",
+           f"spec.{_section}.volumes[1]")(
+        _pod_section(_section, {"volumes": [_CACHE, {"name": "tmp", "emptyDir": {}}]}))
+    breaks(f"{_section}.volumes: a projected serviceAccountToken is refused (the operator's pods carry no service "
+           "account token)", f"spec.{_section}.volumes[0]")(
+        _pod_section(_section, {"volumes": [{"name": "token", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "token", "audience": "vault"}}]}}]}))
+    breaks(f"{_section}.volumeMounts: /tmp and /var/run/secrets/retrain.mlops.dev/signing are the operator's own "
+           "mounts", f"spec.{_section}.volumeMounts[0]")(
+        _pod_section(_section, {"volumes": [_CACHE], "volumeMounts": [{"name": "cache", "mountPath": "/tmp"}]}))
+    breaks(f"{_section}.volumeMounts: subPath is a relative path without '..'", f"spec.{_section}.volumeMounts[0]")(
+        _pod_section(_section, {"volumes": [_CACHE], "volumeMounts": [{"name": "cache", "mountPath": "/c",
+                                                                        "subPath": "../etc"}]}))
+    breaks(f"{_section}.volumeMounts: each mount names a volume of {_section}.volumes", f"spec.{_section}")(
+        _pod_section(_section, {"volumes": [_CACHE], "volumeMounts": [{"name": "cache", "mountPath": "/c"},
+                                                                      {"name": "data", "mountPath": "/d"}]}))
 
 
 @breaks("a step is either setWeight or pause", "spec.promotion.canary.steps[1]")
@@ -457,6 +571,25 @@ SCHEMA_CASES = [
     ("required-target", _drop("model.target"), "spec.model.target", "Required value"),
     ("required-secret-name", _set("storage.credentialsSecret", {"accessKeyIdKey": "ID"}),
      "spec.storage.credentialsSecret.name", "Required value"),
+    # The pod sections stay within the Pod Security Standard restricted: the schema has no room for the rest.
+    ("pod-run-as-root", _set("training.pod", {"securityContext": {"runAsUser": 0}}),
+     "spec.training.pod.securityContext.runAsUser", "should be greater than or equal to 1"),
+    ("pod-privileged", _set("serving", {"pod": {"containerSecurityContext": {"privileged": True}}}),
+     "spec.serving.pod.containerSecurityContext.privileged", "Unsupported value: true"),
+    ("pod-capability", _set("training.pod", {"containerSecurityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}),
+     "spec.training.pod.containerSecurityContext.capabilities.add[0]", 'Unsupported value: "SYS_ADMIN"'),
+    ("pod-seccomp-unconfined", _set("training.pod", {"securityContext": {"seccompProfile": {"type": "Unconfined"}}}),
+     "spec.training.pod.securityContext.seccompProfile.type", 'Unsupported value: "Unconfined"'),
+    ("pod-unsafe-sysctl", _set("serving", {"pod": {"securityContext": {"sysctls": [{"name": "kernel.msgmax",
+                                                                                    "value": "1"}]}}}),
+     "spec.serving.pod.securityContext.sysctls[0].name", 'Unsupported value: "kernel.msgmax"'),
+    ("pod-label-value", _set("training.pod", {"metadata": {"labels": {"team": "has space"}}}),
+     "spec.training.pod.metadata.labels.team", "should match"),
+    ("pod-secret-key-ref-without-key", _set("training.pod", {"env": [{"name": "T", "valueFrom": {
+        "secretKeyRef": {"name": "hf-token"}}}]}), "spec.training.pod.env[0].valueFrom.secretKeyRef.key",
+     "Required value"),
+    ("pod-duplicate-volume", _set("serving", {"pod": {"volumes": [_CACHE, _CACHE]}}),
+     "spec.serving.pod.volumes[1]", "Duplicate value"),
 ]
 
 

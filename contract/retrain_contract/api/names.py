@@ -36,3 +36,20 @@ ANNOTATION_ABORT = f"{GROUP}/abort"
 # Roll out an earlier version from status.history again (core/undo.py): "<version>|previous[;immediate][;at=..]".
 ANNOTATION_UNDO = f"{GROUP}/undo"
 ANNOTATION_PAUSE = f"{GROUP}/pause"
+
+# What the operator itself puts into the pods it makes (trainer and drift-check Jobs, model servers): a
+# policy's pod fields (spec.training.pod, spec.serving.pod, spec.triggers.drift.pod) may not take these.
+VOLUME_TMP, TMP_DIR = "tmp", "/tmp"
+VOLUME_SIGNING_PUBLIC_KEY = "signing-public-key"
+SIGNING_PUBLIC_KEY_DIR = f"/var/run/secrets/{GROUP}/signing"
+OPERATOR_VOLUMES = (VOLUME_TMP, VOLUME_SIGNING_PUBLIC_KEY)
+OPERATOR_MOUNT_PATHS = (TMP_DIR, SIGNING_PUBLIC_KEY_DIR)
+OPERATOR_ENV = (ENV_RUN_CONFIG, ENV_SIGNING_KEY, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+# Label keys no policy may set on a pod: the operator's own, and those the Job or Deployment controller
+# sets or selects by (a user value would break the selector, or the API server would refuse the object).
+OPERATOR_LABEL_PREFIXES = (f"{GROUP}/",)
+OPERATOR_LABELS = (LABEL_MANAGED_BY,)
+JOB_CONTROLLER_LABEL_PREFIXES = ("batch.kubernetes.io/",)
+JOB_CONTROLLER_LABELS = ("job-name", "controller-uid")
+MODEL_SERVER_LABELS = ("app.kubernetes.io/name", "pod-template-hash")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import names
 from .estimators import ESTIMATORS
 
 Schema = dict[str, Any]
@@ -126,6 +127,317 @@ def _tolerations(description: str, where: str) -> Schema:
     return {"type": "array", "description": description, "items": toleration, "maxItems": 64}
 
 
+def _affinity(description: str) -> Schema:
+    """A core/v1 Affinity: its three parts are passed on as they are (the API server checks them in the pod)."""
+    part = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return _obj(description, {
+        "nodeAffinity": {**part, "description": "Node affinity (core/v1 NodeAffinity)."},
+        "podAffinity": {**part, "description": "Pod affinity (core/v1 PodAffinity)."},
+        "podAntiAffinity": {**part, "description": "Pod anti-affinity (core/v1 PodAntiAffinity)."},
+    })
+
+
+# -- what fits a pod into a cluster: metadata, pull secrets, security context, env, volumes ---------------------
+#
+# One shape for every pod the operator makes (spec.training.pod, spec.triggers.drift.pod, spec.serving.pod),
+# in the Kubernetes field names. Secrets are reached by reference only (secretKeyRef, secretRef, secret
+# volumes): the kubelet reads them, the operator never does. The pods stay within the Pod Security Standard
+# "restricted": what it refuses is refused here (enums and minimums where a field has a forbidden value),
+# so that a policy cannot make the operator create a pod its author could not.
+
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# The sysctls the Pod Security Standards allow ("safe" sysctls).
+SAFE_SYSCTLS = ["kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes"]
+VOLUME_SOURCES = ["configMap", "secret", "persistentVolumeClaim", "emptyDir", "ephemeral", "csi", "projected",
+                  "downwardAPI"]  # the Pod Security Standard restricted volume types
+_ID = {"minimum": 0, "maximum": 2147483647}
+
+
+def _ref(description: str, field: str = "name") -> Schema:
+    return _obj(description, {field: _str("Name (same namespace).", pattern=DNS_SUBDOMAIN, maxLength=253),
+                              "optional": {"type": "boolean", "description": "Start the pod when it is missing."}},
+                required=[field])
+
+
+def _key_ref(description: str) -> Schema:
+    return _obj(description, {
+        "name": _str("Name (same namespace).", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "key": _str("The key.", pattern=SECRET_KEY, maxLength=253),
+        "optional": {"type": "boolean", "description": "Start the pod when the object or key is missing."},
+    }, required=["name", "key"])
+
+
+def _count(fields: list[str]) -> str:
+    return " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields)
+
+
+def _profile(description: str) -> Schema:
+    return _obj(description, {
+        "type": _str("RuntimeDefault or Localhost (Unconfined is refused).", enum=["RuntimeDefault", "Localhost"]),
+        "localhostProfile": _str("The profile on the node, with type Localhost.", maxLength=4096),
+    }, required=["type"])
+
+
+def _security_common() -> dict[str, Schema]:
+    """The fields the pod and the container security context share, with what `restricted` refuses left out."""
+    return {
+        "runAsUser": _int("User id; not 0 (root).", minimum=1, maximum=2147483647),
+        "runAsGroup": _int("Group id.", **_ID),
+        "runAsNonRoot": {"type": "boolean", "enum": [True], "description": "Always true (the default)."},
+        "seccompProfile": _profile("Seccomp profile; default RuntimeDefault."),
+        "appArmorProfile": _profile("AppArmor profile."),
+        "seLinuxOptions": _obj("SELinux labels.", {
+            "type": _str("An SELinux type the Pod Security Standards allow.",
+                         enum=["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"]),
+            "level": _str("SELinux level.", maxLength=253),
+            "user": _str("Must be empty.", enum=[""]),
+            "role": _str("Must be empty.", enum=[""]),
+        }),
+        "windowsOptions": _obj("Windows options.", {
+            "hostProcess": {"type": "boolean", "enum": [False], "description": "Never true."},
+            "gmsaCredentialSpecName": _str("GMSA credential spec name.", maxLength=253),
+            "gmsaCredentialSpec": _str("GMSA credential spec.", maxLength=65536),
+            "runAsUserName": _str("User name.", maxLength=256),
+        }),
+    }
+
+
+def pod_security_context_schema(description: str) -> Schema:
+    return _obj(description, {
+        **_security_common(),
+        "fsGroup": _int("Group that owns the pod's volumes.", **_ID),
+        "fsGroupChangePolicy": _str("When to change volume ownership.", enum=["OnRootMismatch", "Always"]),
+        "supplementalGroups": {"type": "array", "description": "Extra group ids.", "maxItems": 32,
+                               "items": {"type": "integer", **_ID}},
+        "supplementalGroupsPolicy": _str("Merge or Strict.", enum=["Merge", "Strict"]),
+        "seLinuxChangePolicy": _str("MountOption or Recursive.", enum=["MountOption", "Recursive"]),
+        "sysctls": {"type": "array", "description": "Namespaced sysctls; only the safe ones.", "maxItems": 16,
+                    "items": _obj("A sysctl.", {"name": _str("Name.", enum=SAFE_SYSCTLS),
+                                                "value": _str("Value.", maxLength=256)},
+                                  required=["name", "value"]),
+                    "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    })
+
+
+def container_security_context_schema(description: str) -> Schema:
+    return _obj(description, {
+        **_security_common(),
+        "allowPrivilegeEscalation": {"type": "boolean", "enum": [False], "description": "Always false (the default)."},
+        "privileged": {"type": "boolean", "enum": [False], "description": "Never true."},
+        "readOnlyRootFilesystem": {"type": "boolean", "description": "Default true: write to /tmp or a volume."},
+        "procMount": _str("Default only.", enum=["Default"]),
+        "capabilities": _obj("ALL is always dropped; NET_BIND_SERVICE is the only one that may be added.", {
+            "add": {"type": "array", "description": "NET_BIND_SERVICE only.", "maxItems": 1,
+                    "items": {"type": "string", "enum": ["NET_BIND_SERVICE"]}},
+            "drop": {"type": "array", "description": "Dropped besides ALL.", "maxItems": 64,
+                     "items": {"type": "string", "maxLength": 64}},
+        }),
+    })
+
+
+def _env_schema(where: str) -> Schema:
+    value_from = _obj("Where the value comes from: one source.", {
+        "secretKeyRef": _key_ref("A key of a Secret (the kubelet reads it; the policy never holds the value)."),
+        "configMapKeyRef": _key_ref("A key of a ConfigMap."),
+        "fieldRef": _obj("A field of the pod.", {
+            "fieldPath": _str("e.g. metadata.name, status.podIP.", maxLength=256),
+            "apiVersion": _str("Version of the schema the path is written in.", maxLength=64),
+        }, required=["fieldPath"]),
+        "resourceFieldRef": _obj("A resource limit or request of the container.", {
+            "resource": _str("e.g. limits.memory.", maxLength=256),
+            "containerName": _str("Container (default: this one).", maxLength=63),
+            "divisor": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY, "maxLength": 64,
+                        "description": "Unit of the value."},
+        }, required=["resource"]),
+    })
+    sources = ["secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef"]
+    item = _obj("A variable: a plain value, or a reference.", {
+        "name": _str("Name.", pattern=ENV_NAME, maxLength=256),
+        "value": _str("A plain value (never a secret: use valueFrom.secretKeyRef).", maxLength=32768),
+        "valueFrom": value_from,
+    }, required=["name"], **{"x-kubernetes-validations": [
+        {"rule": "!(has(self.value) && has(self.valueFrom))",
+         "message": f"{where}.env: a variable has value or valueFrom, not both"},
+        {"rule": "!has(self.valueFrom) || " + _count([f"valueFrom.{s}" for s in sources]) + " == 1",
+         "message": f"{where}.env: valueFrom has exactly one of {', '.join(sources)}"},
+        {"rule": f"!(self.name in {_cel_list(list(names.OPERATOR_ENV))})",
+         "message": f"{where}.env: the operator sets {', '.join(names.OPERATOR_ENV)} itself (S3 through "
+                    "spec.storage, the signing key through spec.signing)"},
+    ]})
+    return {"type": "array", "maxItems": 64, "items": item, "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "description": "Environment variables of the container, after the operator's own; secrets by "
+                           "valueFrom.secretKeyRef only."}
+
+
+def _env_from_schema(where: str) -> Schema:
+    item = _obj("Every key of a ConfigMap or a Secret as a variable.", {
+        "prefix": _str("Prepended to each key.", pattern=ENV_NAME, maxLength=256),
+        "configMapRef": _ref("A ConfigMap."),
+        "secretRef": _ref("A Secret (the kubelet reads it; the policy never holds its values)."),
+    }, **{"x-kubernetes-validations": [
+        {"rule": _count(["configMapRef", "secretRef"]) + " == 1",
+         "message": f"{where}.envFrom: an entry has exactly one of configMapRef, secretRef"},
+    ]})
+    return {"type": "array", "maxItems": 16, "items": item,
+            "description": "ConfigMaps and Secrets whose keys become variables (the operator's own and env "
+                           "win over them)."}
+
+
+def _volumes_schema(where: str) -> Schema:
+    preserved = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    key_paths = {"type": "array", "maxItems": 64, "description": "Only these keys, each at its path.",
+                 "items": _obj("A key and where it goes.", {
+                     "key": _str("The key.", pattern=SECRET_KEY, maxLength=253),
+                     "path": _str("Relative path of the file.", maxLength=1024),
+                     "mode": _int("File mode.", minimum=0, maximum=511),
+                 }, required=["key", "path"])}
+    projection = {**preserved, "description": "One projected source (core/v1 VolumeProjection).",
+                  "properties": {"serviceAccountToken": {**preserved, "description": "Refused."}}}
+    item = _obj("A volume: a name and one source of the types the Pod Security Standard restricted allows.", {
+        "name": _str("Name, for volumeMounts.", pattern=DNS_LABEL, maxLength=63),
+        "configMap": _obj("A ConfigMap's keys as files.", {
+            "name": _str("ConfigMap name.", pattern=DNS_SUBDOMAIN, maxLength=253), "items": key_paths,
+            "defaultMode": _int("File mode.", minimum=0, maximum=511),
+            "optional": {"type": "boolean", "description": "Start the pod when it is missing."},
+        }, required=["name"]),
+        "secret": _obj("A Secret's keys as files (the kubelet reads it).", {
+            "secretName": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253), "items": key_paths,
+            "defaultMode": _int("File mode.", minimum=0, maximum=511),
+            "optional": {"type": "boolean", "description": "Start the pod when it is missing."},
+        }, required=["secretName"]),
+        "persistentVolumeClaim": _obj("A PersistentVolumeClaim (same namespace), e.g. data or a cache.", {
+            "claimName": _str("Claim name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+            "readOnly": {"type": "boolean", "description": "Mount read-only."},
+        }, required=["claimName"]),
+        "emptyDir": _obj("Scratch space for the pod's life.", {
+            "medium": _str("\"\" (the node's disk) or Memory.", enum=["", "Memory"]),
+            "sizeLimit": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY, "maxLength": 64,
+                          "description": "Most space used."},
+        }),
+        "ephemeral": _obj("A PersistentVolumeClaim made for the pod and deleted with it.", {
+            "volumeClaimTemplate": {**preserved, "description": "core/v1 PersistentVolumeClaimTemplate."},
+        }, required=["volumeClaimTemplate"]),
+        "csi": _obj("An inline CSI volume (e.g. a secrets-store driver).", {
+            "driver": _str("CSI driver name.", maxLength=63),
+            "readOnly": {"type": "boolean", "description": "Mount read-only."},
+            "fsType": _str("File system type.", maxLength=63),
+            "volumeAttributes": {"type": "object", "description": "Driver-specific attributes.", "maxProperties": 64,
+                                 "additionalProperties": {"type": "string", "maxLength": 4096}},
+            "nodePublishSecretRef": _obj("A Secret the driver is given.", {
+                "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253)}, required=["name"]),
+        }, required=["driver"]),
+        "projected": _obj("Several sources in one directory.", {
+            "sources": {"type": "array", "maxItems": 16, "items": projection,
+                        "description": "configMap, secret, downwardAPI or clusterTrustBundle projections."},
+            "defaultMode": _int("File mode.", minimum=0, maximum=511),
+        }),
+        "downwardAPI": {**preserved, "description": "Pod fields as files (core/v1 DownwardAPIVolumeSource)."},
+    }, required=["name"], **{"x-kubernetes-validations": [
+        {"rule": _count(VOLUME_SOURCES) + " == 1",
+         "message": f"{where}.volumes: a volume has exactly one source: {', '.join(VOLUME_SOURCES)} (the Pod "
+                    "Security Standard restricted types; hostPath and the others are refused)"},
+        {"rule": f"!(self.name in {_cel_list(list(names.OPERATOR_VOLUMES))})",
+         "message": f"{where}.volumes: {' and '.join(names.OPERATOR_VOLUMES)} are the operator's own volumes"},
+        {"rule": "!has(self.projected) || !has(self.projected.sources) || "
+                 "self.projected.sources.all(p, !has(p.serviceAccountToken))",
+         "message": f"{where}.volumes: a projected serviceAccountToken is refused (the operator's pods carry no "
+                    "service account token)"},
+    ]})
+    return {"type": "array", "maxItems": 32, "items": item, "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"], "description": "Volumes of the pod, after the operator's own."}
+
+
+def _volume_mounts_schema(where: str) -> Schema:
+    reserved = [path for base in names.OPERATOR_MOUNT_PATHS for path in (base, base + "/")]
+    item = _obj("Where a volume of pod.volumes is mounted in the container.", {
+        "name": _str("A volume of pod.volumes.", pattern=DNS_LABEL, maxLength=63),
+        "mountPath": _str("Absolute path in the container.", pattern=r"^/[^:]*$", maxLength=1024),
+        "readOnly": {"type": "boolean", "description": "Mount read-only."},
+        "subPath": _str("Path inside the volume (relative, no '..').", maxLength=1024),
+        "subPathExpr": _str("subPath with $(VAR) expanded.", maxLength=1024),
+        "mountPropagation": _str("None or HostToContainer (Bidirectional needs a privileged container).",
+                                 enum=["None", "HostToContainer"]),
+        "recursiveReadOnly": _str("Disabled, IfPossible or Enabled.", enum=["Disabled", "IfPossible", "Enabled"]),
+    }, required=["name", "mountPath"], **{"x-kubernetes-validations": [
+        {"rule": f"!(self.mountPath in {_cel_list(reserved)})",
+         "message": f"{where}.volumeMounts: {' and '.join(names.OPERATOR_MOUNT_PATHS)} are the operator's own mounts"},
+        {"rule": "!has(self.subPath) || (!self.subPath.startsWith('/') && "
+                 "!self.subPath.matches('(^|/)[.][.](/|$)'))",
+         "message": f"{where}.volumeMounts: subPath is a relative path without '..'"},
+    ]})
+    return {"type": "array", "maxItems": 32, "items": item, "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["mountPath"], "description": "Mounts in the container, after the "
+                                                                        "operator's own (/tmp)."}
+
+
+def _reserved_keys(exact: list[str], prefixes: list[str]) -> str:
+    clauses = [f"!k.startsWith('{prefix}')" for prefix in prefixes]
+    if exact:
+        clauses.append(f"!(k in {_cel_list(exact)})")
+    return f"self.all(k, {' && '.join(clauses)})"
+
+
+def pod_schema(description: str, where: str, workload: str) -> Schema:
+    """The pod section of a workload: `workload` is "job" (trainer, drift check) or "deployment" (model server)."""
+    exact = [*names.OPERATOR_LABELS, *(names.JOB_CONTROLLER_LABELS if workload == "job" else
+                                       names.MODEL_SERVER_LABELS)]
+    prefixes = [*names.OPERATOR_LABEL_PREFIXES, *(names.JOB_CONTROLLER_LABEL_PREFIXES if workload == "job" else ())]
+    owner = "Job" if workload == "job" else "Deployment"
+    keys = ("keys must be {what} keys: an optional DNS subdomain prefix and '/', then a name of at most 63 letters, "
+            "digits, '-', '_' or '.' (e.g. {example})")
+    labels = {"type": "object", "maxProperties": 64,
+              "description": f"Labels of the {owner} and its pods (e.g. kueue.x-k8s.io/queue-name, "
+                             "sidecar.istio.io/inject, cost allocation).",
+              "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
+              "x-kubernetes-validations": [
+                  {"rule": QUALIFIED_KEYS,
+                   "message": f"{where}.metadata.labels "
+                              + keys.format(what="label", example="kueue.x-k8s.io/queue-name")},
+                  {"rule": _reserved_keys(exact, prefixes),
+                   "message": f"{where}.metadata.labels must not set the operator's labels or the {owner} "
+                              f"controller's: {', '.join(p + '*' for p in prefixes)}, {', '.join(exact)}"},
+              ]}
+    annotations = {"type": "object", "maxProperties": 32,
+                   "description": f"Annotations of the {owner} and its pods (e.g. proxy.istio.io/config).",
+                   "additionalProperties": {"type": "string", "maxLength": 8192},
+                   "x-kubernetes-validations": [
+                       {"rule": QUALIFIED_KEYS,
+                        "message": f"{where}.metadata.annotations "
+                                   + keys.format(what="annotation", example="sidecar.istio.io/inject")},
+                       {"rule": _reserved_keys([], list(names.OPERATOR_LABEL_PREFIXES)),
+                        "message": f"{where}.metadata.annotations must not set the operator's annotations: "
+                                   f"{', '.join(p + '*' for p in names.OPERATOR_LABEL_PREFIXES)}"},
+                   ]}
+    return _obj(description, {
+        "metadata": _obj(f"Labels and annotations, on the {owner} and on its pods; the operator's own win.", {
+            "labels": labels, "annotations": annotations}),
+        "imagePullSecrets": {"type": "array", "maxItems": 16, "x-kubernetes-list-type": "map",
+                             "x-kubernetes-list-map-keys": ["name"],
+                             "description": "Secrets (same namespace) to pull the image with.",
+                             "items": _obj("A Secret of type kubernetes.io/dockerconfigjson.", {
+                                 "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253)},
+                                 required=["name"])},
+        "securityContext": pod_security_context_schema(
+            "The pod's security context, over the operator's (runAsNonRoot, seccomp RuntimeDefault), e.g. "
+            "runAsUser, fsGroup for a volume."),
+        "containerSecurityContext": container_security_context_schema(
+            "The container's security context, over the operator's (no privilege escalation, read-only root "
+            "file system, ALL capabilities dropped)."),
+        "env": _env_schema(where),
+        "envFrom": _env_from_schema(where),
+        "volumes": _volumes_schema(where),
+        "volumeMounts": _volume_mounts_schema(where),
+    }, **{"x-kubernetes-validations": [
+        {"rule": "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
+                 "self.volumes.exists(v, v.name == m.name))",
+         "message": f"{where}.volumeMounts: each mount names a volume of {where}.volumes"},
+    ]})
+
+
 def model_schema() -> Schema:
     return _obj("What to train.", {
         "estimator": _str("A scikit-learn estimator class from the allow-list (never an import path).",
@@ -227,6 +539,10 @@ def triggers_schema() -> Schema:
                                    "(default), bonferroni or none.",
                                    enum=["benjaminiHochberg", "bonferroni", "none"]),
             }),
+            "pod": pod_schema("The drift-check Jobs' own pod section; when absent they take training.pod (its "
+                              "labels, e.g. a Kueue queue, its env and volumes). Set it, even to {}, when training's "
+                              "does not fit a short CPU-only check (another queue, a ReadWriteOnce volume).",
+                              "triggers.drift.pod", "job"),
             "minRows": _int("Fewer rows in the window, or values of a feature, are insufficient for a verdict: "
                             "the check reports InsufficientData, neither drift nor no drift (docs/drift.md).",
                             minimum=1, default=200),
@@ -274,8 +590,8 @@ def training_schema() -> Schema:
                     "items": {"type": "string", "maxLength": 4096}, "maxItems": 64},
         "args": {"type": "array", "description": "Container args.",
                  "items": {"type": "string", "maxLength": 4096}, "maxItems": 256},
-        "env": {"type": "array", "description": "Extra plain environment variables (secrets only via "
-                                                "storage.credentialsSecret).", "maxItems": 128,
+        "env": {"type": "array", "description": "Extra plain environment variables; training.pod.env (after "
+                                                "these) also takes Secret and ConfigMap references.", "maxItems": 128,
                 "items": _obj("A variable.", {"name": _str("Name.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                                            maxLength=256),
                                               "value": _str("Value.", maxLength=32768)}, required=["name"])},
@@ -290,14 +606,17 @@ def training_schema() -> Schema:
         ]),
         "nodeSelector": _node_selector("Node labels the trainer pod needs.", "training"),
         "tolerations": _tolerations("Tolerations of the trainer pod.", "training"),
-        "affinity": {"type": "object", "description": "Affinity of the trainer pod (core/v1 Affinity).",
-                     "x-kubernetes-preserve-unknown-fields": True},
+        "affinity": _affinity("Affinity of the trainer pod (core/v1 Affinity); with nodeSelector and tolerations, "
+                              "where training runs (drift checks do not take it)."),
         "runtimeClassName": _str("Runtime class, e.g. nvidia.", pattern=DNS_SUBDOMAIN, maxLength=253),
         "serviceAccountName": _str("Service account of the trainer pod.", pattern=DNS_SUBDOMAIN, maxLength=253),
         "priorityClassName": _str("Priority class of the trainer pod.", pattern=DNS_SUBDOMAIN, maxLength=253),
         "backoffLimit": _int("Retries of a failed trainer pod.", minimum=0, maximum=20, default=2),
         "activeDeadlineSeconds": _int("Longest a run may take.", minimum=1, default=3600),
         "ttlSecondsAfterFinished": _int("Delete a finished Job after this long.", minimum=0, default=86400),
+        "pod": pod_schema("What fits the trainer Job and its pod into the cluster: labels and annotations, pull "
+                          "secrets, security context, env and envFrom, volumes. A change applies from the next "
+                          "run; drift checks take it too unless triggers.drift.pod is set.", "training.pod", "job"),
     }, **{"x-kubernetes-validations": [
         {"rule": "!has(self.incremental) || self.strategy == 'incremental'",
          "message": "training.incremental is only for strategy incremental"},
@@ -409,6 +728,11 @@ def serving_schema() -> Schema:
         "resources": _resources("Model server resources (GPUs as limits).", "serving"),
         "nodeSelector": _node_selector("Node labels the model server pods need.", "serving"),
         "tolerations": _tolerations("Tolerations of the model server pods.", "serving"),
+        "affinity": _affinity("Affinity of the model server pods (core/v1 Affinity), e.g. spread over zones."),
+        "priorityClassName": _str("Priority class of the model server pods.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "pod": pod_schema("What fits the model server Deployments and their pods into the cluster: labels and "
+                          "annotations, pull secrets, security context, env and envFrom, volumes. A change rolls "
+                          "the Deployments.", "serving.pod", "deployment"),
         "capture": _obj("Write a sample of live requests where drift checks read them.", {
             "uri": _str("S3 prefix.", pattern=S3_URI, maxLength=1024),
             "fraction": _num("Share of rows written.", minimum=0, maximum=1, default=0.1),

@@ -94,6 +94,38 @@ class SigningSpec:
 
 
 @dataclass(frozen=True)
+class PodTemplate:
+    """What fits a pod the operator makes into the cluster (spec.training.pod, spec.serving.pod,
+    spec.triggers.drift.pod), as Kubernetes spells it; the operator's own fields are merged in by the core."""
+
+    labels: Json = field(default_factory=dict)
+    annotations: Json = field(default_factory=dict)
+    image_pull_secrets: tuple[str, ...] = ()
+    security_context: Json = field(default_factory=dict)
+    container_security_context: Json = field(default_factory=dict)
+    env: tuple[Json, ...] = ()
+    env_from: tuple[Json, ...] = ()
+    volumes: tuple[Json, ...] = ()
+    volume_mounts: tuple[Json, ...] = ()
+
+    @classmethod
+    def from_dict(cls, pod: Json | None) -> PodTemplate:
+        pod = pod or {}
+        metadata = pod.get("metadata") or {}
+        return cls(
+            labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
+            annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
+            image_pull_secrets=tuple(str(ref["name"]) for ref in pod.get("imagePullSecrets") or ()),
+            security_context=dict(pod.get("securityContext") or {}),
+            container_security_context=dict(pod.get("containerSecurityContext") or {}),
+            env=tuple(pod.get("env") or ()),
+            env_from=tuple(pod.get("envFrom") or ()),
+            volumes=tuple(pod.get("volumes") or ()),
+            volume_mounts=tuple(pod.get("volumeMounts") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     cron: str
     time_zone: str = "UTC"
@@ -122,6 +154,7 @@ class DriftSpec:
     thresholds: Json = field(default_factory=dict)
     performance: PerformanceSpec | None = None
     min_rows: int = 200  # fewer rows (or a feature's values) are insufficient for a verdict
+    pod: PodTemplate | None = None  # None: the checks take training.pod
 
 
 @dataclass(frozen=True)
@@ -162,6 +195,7 @@ class TrainingSpec:
     backoff_limit: int = 2
     active_deadline_seconds: int | None = 3600
     ttl_seconds_after_finished: int | None = 86400
+    pod: PodTemplate = field(default_factory=PodTemplate)
 
 
 @dataclass(frozen=True)
@@ -227,6 +261,9 @@ class ServingSpec:
     resources: Json = field(default_factory=dict)
     node_selector: Json = field(default_factory=dict)
     tolerations: tuple[Json, ...] = ()
+    affinity: Json | None = None
+    priority_class_name: str | None = None
+    pod: PodTemplate = field(default_factory=PodTemplate)
     capture_uri: str | None = None
     capture_fraction: float = 0.1
     router: RouterSpec = field(default_factory=RouterSpec)
@@ -242,6 +279,9 @@ class ServingSpec:
             resources=dict(serving.get("resources") or {}),
             node_selector=dict(serving.get("nodeSelector") or {}),
             tolerations=tuple(serving.get("tolerations") or ()),
+            affinity=serving.get("affinity"),
+            priority_class_name=serving.get("priorityClassName"),
+            pod=PodTemplate.from_dict(serving.get("pod")),
             capture_uri=capture.get("uri"),
             capture_fraction=float(capture.get("fraction", 0.1)),
             router=RouterSpec(type=str(router.get("type", "replicas")), http_route=router.get("httpRoute"),
@@ -393,6 +433,7 @@ class PolicySpec:
                     key_features=tuple(drift.get("keyFeatures") or ()),
                     thresholds=dict(drift.get("thresholds") or {}),
                     min_rows=int(drift.get("minRows", 200)),
+                    pod=PodTemplate.from_dict(drift["pod"]) if drift.get("pod") is not None else None,
                     performance=PerformanceSpec(
                         metric=str(performance.get("metric", "accuracy")),
                         floor=performance.get("floor"),
@@ -430,6 +471,7 @@ class PolicySpec:
                 backoff_limit=int(training.get("backoffLimit", 2)),
                 active_deadline_seconds=training.get("activeDeadlineSeconds", 3600),
                 ttl_seconds_after_finished=training.get("ttlSecondsAfterFinished", 86400),
+                pod=PodTemplate.from_dict(training.get("pod")),
             ),
             gates=GatesSpec.from_dict((spec.get("promotion") or {}).get("gates") or {},
                                       str(model.get("task", "classification"))),

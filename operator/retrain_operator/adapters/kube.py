@@ -126,7 +126,9 @@ class Kube:
 
     def apply_deployment(self, manifest: Json, existing: Json | None) -> Json | None:
         """Create, or patch what differs: the spec (the operator owns it all) and our labels; returns
-        the Deployment written (None: nothing to do).
+        the Deployment written (None: nothing to do). The pod template is replaced whole (a strategic
+        merge would keep a label, variable or volume the policy no longer has); the server's defaults
+        come back the same, so an unchanged template never rolls the pods.
 
         A Deployment of that name that the policy does not control raises NotOwned, untouched."""
         meta = manifest["metadata"]
@@ -147,7 +149,8 @@ class Kube:
         if _covers(existing.get("spec") or {}, manifest["spec"]) and \
                 _covers(existing.get("metadata") or {}, wanted_meta):
             return None
-        patch = {"metadata": wanted_meta, "spec": manifest["spec"]}
+        patch = {"metadata": wanted_meta, "spec": {**manifest["spec"], "template": {
+            **manifest["spec"]["template"], "$patch": "replace"}}}
         return _json(self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch,
                                                            _preload_content=False))
 
@@ -223,6 +226,11 @@ ROUTES = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
           "istio": ("networking.istio.io", "v1", "virtualservices")}
 
 
+# Fields (and maps) whose values the server stores as canonical quantities: resources, an emptyDir's size
+# limit, a resourceFieldRef's divisor.
+QUANTITY_FIELDS = frozenset({"limits", "requests", "sizeLimit", "divisor"})
+
+
 def _covers(actual: Any, wanted: Any, quantities: bool = False) -> bool:
     """Does `actual` hold every field of `wanted` (the server adds defaults; those do not count)?
 
@@ -230,7 +238,7 @@ def _covers(actual: Any, wanted: Any, quantities: bool = False) -> bool:
     but `0.5` as "500m" and `1024Mi` as "1Gi"."""
     if isinstance(wanted, dict):
         return isinstance(actual, dict) and all(
-            _covers(actual.get(key), value, quantities or key in {"limits", "requests"})
+            _covers(actual.get(key), value, quantities or key in QUANTITY_FIELDS)
             for key, value in wanted.items())
     if isinstance(wanted, list):
         return isinstance(actual, list) and len(actual) == len(wanted) and \

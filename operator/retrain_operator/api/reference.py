@@ -37,9 +37,14 @@ def _constraints(node: Schema) -> str:
     for key, label in _CONSTRAINTS:
         if key in node:
             value = node[key]
-            shown = ", ".join(f"`{item}`" for item in value) if key == "enum" else f"`{value}`"
+            shown = ", ".join(f"`{_enum_item(item)}`" for item in value) if key == "enum" else f"`{value}`"
             parts.append(f"{label} {shown}")
     return "; ".join(parts)
+
+
+def _enum_item(item: object) -> str:
+    """As a user writes it in YAML: a string as it is (the empty one quoted), true/false, numbers."""
+    return item if isinstance(item, str) and item else json.dumps(item)
 
 
 def _cell(text: str) -> str:

@@ -97,6 +97,34 @@ def _cel_problems(schema: Json, value: Any, path: list[Any]) -> list[str]:
     return problems
 
 
+def _list_key_problems(schema: Json, value: Any, path: list[Any]) -> list[str]:
+    """Duplicates in lists the schema declares `x-kubernetes-list-type: map` (by their keys) or `set`, as the
+    API server reports them (JSON Schema has no word for either)."""
+    problems: list[str] = []
+    if isinstance(value, dict):
+        for name, child_schema in (schema.get("properties") or {}).items():
+            if name in value:
+                problems += _list_key_problems(child_schema, value[name], [*path, name])
+    elif isinstance(value, list):
+        kind, keys = schema.get("x-kubernetes-list-type"), schema.get("x-kubernetes-list-map-keys") or []
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            if kind == "map" and isinstance(item, dict):
+                key = repr(tuple(item.get(k) for k in keys))
+                shown = ", ".join(f"{k}: {item.get(k)!r}" for k in keys)
+            elif kind == "set":
+                key, shown = repr(item), repr(item)
+            else:
+                key = shown = ""
+            if kind in ("map", "set"):
+                if key in seen:
+                    problems.append(f"{_path([*path, index])}: Duplicate value: {shown}")
+                seen.add(key)
+            if isinstance(schema.get("items"), dict):
+                problems += _list_key_problems(schema["items"], item, [*path, index])
+    return problems
+
+
 def with_defaults(schema: Json, value: Any) -> Any:
     """A copy with the schema's `default:` values filled in, as the API server does before validating."""
     if isinstance(value, dict) and "properties" in schema:
@@ -118,6 +146,8 @@ def schema_problems(spec: Json) -> list[str]:
         f"{_path(list(error.absolute_path))}: {error.message}"
         for error in sorted(_validator().iter_errors(spec), key=lambda e: list(map(str, e.absolute_path)))
     ]
+    if not problems:
+        problems += _list_key_problems(spec_schema(), spec, [])
     if not problems:  # CEL rules assume a schema-valid object, as the API server's do
         problems += _cel_problems(spec_schema(), spec, [])
     return problems

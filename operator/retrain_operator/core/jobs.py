@@ -12,9 +12,10 @@ from typing import Any
 
 from retrain_contract import failures
 from retrain_contract.api import names
-from retrain_contract.api.spec import PolicySpec
+from retrain_contract.api.spec import PodTemplate, PolicySpec
 
 from ..api import kubenames
+from . import pods
 from .runs import Trigger, job_name, version_index
 
 # Exit codes of the trainer contract that no retry can fix: config (2), data (3) errors and a
@@ -143,9 +144,10 @@ def owner_reference(policy: PolicyRef) -> dict[str, Any]:
 
 def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, str], config: dict[str, Any],
          image: str, command: list[str], args: list[str], resources: dict[str, Any], placement: bool,
-         annotations: dict[str, str], backoff_limit: int, deadline: int | None,
+         annotations: dict[str, str], backoff_limit: int, deadline: int | None, template: PodTemplate,
          secret_env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A Job running one container with the run configuration and the S3 credentials (by reference)."""
+    """A Job running one container with the run configuration and the S3 credentials (by reference), fitted
+    into the cluster by the policy's pod section `template` (core/pods.py)."""
     training = spec.training
     env: list[dict[str, Any]] = [
         {"name": names.ENV_RUN_CONFIG, "value": json.dumps(config, sort_keys=True)},
@@ -155,7 +157,6 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
     if spec.storage.endpoint:
         env.append({"name": "AWS_ENDPOINT_URL", "value": spec.storage.endpoint})
     env.extend({"name": item["name"], "value": str(item.get("value", ""))} for item in training.env)
-    env.extend(secret_env or ())  # after the plain ones: a plain variable of the same name never replaces it
 
     container: dict[str, Any] = {
         "name": "trainer",
@@ -165,12 +166,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
         "env": env,
         "resources": resources,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": names.VOLUME_TMP, "mountPath": names.TMP_DIR}],
     }
     if training.image_pull_policy:
         container["imagePullPolicy"] = training.image_pull_policy
@@ -178,10 +174,11 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": names.VOLUME_TMP, "emptyDir": {}}],
         "automountServiceAccountToken": False,
     }
+    pods.fit(pod_spec, container, template)  # env, envFrom, volumes, mounts, security contexts, pull secrets
+    container["env"].extend(secret_env or ())  # last: no variable of the same name replaces it
     optional = {
         "serviceAccountName": training.service_account_name,
         "priorityClassName": training.priority_class_name,
@@ -203,7 +200,7 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
             # A node drained or a pod preempted is not the trainer's fault: do not count it.
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]},
-        "template": {"metadata": kubenames.annotate({"labels": labels}, policy.name), "spec": pod_spec},
+        "template": {"metadata": _pod_metadata(policy, template, labels), "spec": pod_spec},
     }
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = int(deadline)
@@ -215,12 +212,21 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
         "metadata": {
             "name": name,
             "namespace": policy.namespace,
-            "labels": labels,
-            "annotations": {**kubenames.policy_annotations(policy.name), **annotations},
+            # The pod section's labels on the Job too: Kueue reads its queue there, cost tools either.
+            "labels": pods.labels(template, labels),
+            "annotations": pods.annotations(template, {**kubenames.policy_annotations(policy.name), **annotations}),
             "ownerReferences": [owner_reference(policy)],
         },
         "spec": job_spec,
     }
+
+
+def _pod_metadata(policy: PolicyRef, template: PodTemplate, labels: dict[str, str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": pods.labels(template, labels)}
+    extra = pods.annotations(template, kubenames.policy_annotations(policy.name))
+    if extra:
+        metadata["annotations"] = extra
+    return metadata
 
 
 def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_image: str) -> dict[str, Any]:
@@ -236,7 +242,7 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
         resources=training.resources, placement=True,
         annotations={ANNOTATION_RUN: json.dumps(record, sort_keys=True)},
         backoff_limit=training.backoff_limit, deadline=training.active_deadline_seconds,
-        secret_env=signing_env(spec),
+        template=training.pod, secret_env=signing_env(spec),
     )
 
 
@@ -281,12 +287,15 @@ def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> di
 
 
 def drift_job(policy: PolicyRef, spec: PolicySpec, check: DriftRequest, default_image: str) -> dict[str, Any]:
-    """A short Job of the project's trainer image (it has the drift engine), without GPUs or GPU placement."""
+    """A short Job of the project's trainer image (it has the drift engine), without GPUs or GPU placement;
+    its pod section is triggers.drift.pod, or training.pod when the policy has none."""
+    drift = spec.triggers.drift
+    assert drift is not None
     labels = {**labels_for(policy.name, purpose="drift"), LABEL_DRIFT_CHECK: check.check_id}
     return _job(
         policy, spec, name=job_name(policy.name, check.check_id), labels=labels,
         config=drift_config(policy, spec, check), image=default_image, command=list(DEFAULT_COMMAND),
         args=["drift"], resources=DRIFT_RESOURCES, placement=False,
         annotations={ANNOTATION_DRIFT: json.dumps({"checkId": check.check_id, "modelVersion": check.model_version})},
-        backoff_limit=1, deadline=DRIFT_DEADLINE_SECONDS,
+        backoff_limit=1, deadline=DRIFT_DEADLINE_SECONDS, template=pods.drift_template(spec.training.pod, drift.pod),
     )

@@ -10,6 +10,8 @@ core/routes.py).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +19,25 @@ from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 
 from ..api import kubenames
+from . import pods
 from .jobs import PolicyRef, credential_env, owner_reference
 from .timeutil import from_rfc3339
 
 STABLE, CANARY = "stable", "canary"
 SERVER_LABEL = {"app.kubernetes.io/name": "model-server"}
 # With spec.signing: the public key, mounted read-only from its Secret, that every manifest must verify with.
-PUBLIC_KEY_VOLUME = "signing-public-key"
-PUBLIC_KEY_DIR = "/var/run/secrets/retrain.mlops.dev/signing"
+PUBLIC_KEY_VOLUME = names.VOLUME_SIGNING_PUBLIC_KEY
+PUBLIC_KEY_DIR = names.SIGNING_PUBLIC_KEY_DIR
 PUBLIC_KEY_PATH = f"{PUBLIC_KEY_DIR}/public.pem"
+# On each model server Deployment: a digest of the pod template it was given. The comparison with what
+# is in the cluster only sees fields added or changed (the server adds its defaults); a field the policy
+# dropped (a label, an annotation, an env variable, a volume) changes the digest, and so is written too.
+ANNOTATION_TEMPLATE_HASH = f"{names.GROUP}/pod-template-hash"
 Json = dict[str, Any]
+
+
+def template_hash(template: Json) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def deployment_name(policy: str, role: str) -> str:
@@ -69,8 +80,9 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
     env = [*credential_env(spec), {"name": "AWS_DEFAULT_REGION", "value": spec.storage.region}]
     if spec.storage.endpoint:
         env.append({"name": "AWS_ENDPOINT_URL", "value": spec.storage.endpoint})
-    pod_labels = {**selector(policy.name, role), names.LABEL_MODEL_VERSION: served.version,
-                  names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    template = serving.pod
+    pod_labels = pods.labels(template, {**selector(policy.name, role), names.LABEL_MODEL_VERSION: served.version,
+                                        names.LABEL_MANAGED_BY: names.MANAGED_BY})
     probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
     container: Json = {
         "name": "model-server",
@@ -83,14 +95,11 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
         "startupProbe": {**probe, "failureThreshold": 60},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
         "resources": serving.resources,
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": names.VOLUME_TMP, "mountPath": names.TMP_DIR}],
     }
     pod_spec: Json = {
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": names.VOLUME_TMP, "emptyDir": {}}],
         "automountServiceAccountToken": False,
     }
     if spec.signing is not None:
@@ -98,24 +107,35 @@ def model_deployment(policy: PolicyRef, spec: PolicySpec, role: str, served: Ser
         container["volumeMounts"].append({"name": PUBLIC_KEY_VOLUME, "mountPath": PUBLIC_KEY_DIR, "readOnly": True})
         pod_spec["volumes"].append({"name": PUBLIC_KEY_VOLUME, "secret": {
             "secretName": ref.name, "items": [{"key": ref.key, "path": PUBLIC_KEY_PATH.rsplit("/", 1)[1]}]}})
+    pods.fit(pod_spec, container, template)  # env, envFrom, volumes, mounts, security contexts, pull secrets
     if serving.node_selector:
         pod_spec["nodeSelector"] = serving.node_selector
     if serving.tolerations:
         pod_spec["tolerations"] = list(serving.tolerations)
+    if serving.affinity:
+        pod_spec["affinity"] = serving.affinity
+    if serving.priority_class_name:
+        pod_spec["priorityClassName"] = serving.priority_class_name
+    pod_metadata: Json = {"labels": pod_labels}
+    if pod_annotations := pods.annotations(template, kubenames.policy_annotations(policy.name)):
+        pod_metadata["annotations"] = pod_annotations
+    pod_template = {"metadata": pod_metadata, "spec": pod_spec}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": kubenames.annotate({
+        "metadata": {
             "name": deployment_name(policy.name, role), "namespace": policy.namespace,
-            "labels": {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY,
-                       names.LABEL_MODEL_VERSION: served.version},
-            "ownerReferences": [owner_reference(policy)]}, policy.name),
+            "labels": pods.labels(template, {**selector(policy.name, role), names.LABEL_MANAGED_BY: names.MANAGED_BY,
+                                             names.LABEL_MODEL_VERSION: served.version}),
+            "annotations": pods.annotations(template, {**kubenames.policy_annotations(policy.name),
+                                                       ANNOTATION_TEMPLATE_HASH: template_hash(pod_template)}),
+            "ownerReferences": [owner_reference(policy)]},
         "spec": {
             "replicas": served.replicas,
             "selector": {"matchLabels": selector(policy.name, role)},
             # Capacity never drops while a new version rolls in: surge first, then retire.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-            "template": {"metadata": kubenames.annotate({"labels": pod_labels}, policy.name), "spec": pod_spec},
+            "template": pod_template,
         },
     }
 
