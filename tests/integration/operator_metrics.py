@@ -12,6 +12,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_args(port: int) -> tuple[str, ...]:
+    """The operator's flags to serve its metrics on `port`, on 127.0.0.1 only."""
+    return ("--metrics-port", str(port), "--metrics-address", "127.0.0.1")
+
+
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()

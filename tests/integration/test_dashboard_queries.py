@@ -41,7 +41,7 @@ from ..prometheus_bin import binary
 from ..unit.test_alert_rules import chart_rule, write_rules
 from ..unit.test_grafana_dashboard import dashboard
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port
+from .operator_metrics import free_port, serve_args
 
 pytestmark = pytest.mark.integration
 OPERATOR_JOB = "retrain-operator-metrics"  # the job the alerts select (prometheusRule.operatorJob)
@@ -61,8 +61,7 @@ def metrics_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int,
             devcluster: Any) -> Iterator[LocalCluster]:
-    yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_args=(
-        "--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1"))
+    yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_args=serve_args(metrics_port))
 
 
 class Prometheus:

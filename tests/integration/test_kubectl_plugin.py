@@ -22,7 +22,7 @@ from retrain_sandbox.seaweed import SeaweedS3
 
 from ..unit.test_argocd_health import health
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port, sample, scrape
+from .operator_metrics import free_port, sample, scrape, serve_args
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -41,7 +41,7 @@ def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metric
             devcluster: Any) -> Iterator[LocalCluster]:
     """This module's operator also serves its metrics, on 127.0.0.1 only, and logs JSON."""
     yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_args=(
-        "--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1", "--json-logs"))
+        *serve_args(metrics_port), "--json-logs"))
 
 
 class Kubectl:

@@ -32,7 +32,7 @@ from retrain_sandbox.seaweed import SeaweedS3
 from retrain_sandbox.traffic import Traffic
 
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port, sample, scrape
+from .operator_metrics import free_port, sample, scrape, serve_args
 from .test_canary_rollout import ROWS, deployment, failing_prometheus, http_route, route_weights  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -66,8 +66,8 @@ def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, devclu
             proxy: FaultProxy) -> Iterator[LocalCluster]:
     """This module's operator talks to the API server only through the proxy, across its restarts."""
     try:
-        yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_server=proxy.url, operator_args=(
-            "--metrics-port", str(METRICS_PORT), "--metrics-address", "127.0.0.1"))
+        yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_server=proxy.url,
+                                   operator_args=serve_args(METRICS_PORT))
     finally:
         if RECOVERY:
             print("\nrecovery after SIGKILL (restart -> end state):")

@@ -17,7 +17,7 @@ from retrain_sandbox.cluster import LocalCluster
 from retrain_sandbox.seaweed import SeaweedS3
 
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port, sample, scrape
+from .operator_metrics import free_port, sample, scrape, serve_args
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def shards(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory,
             port = free_port()
             run = running_cluster(seaweed, tmp_path_factory, devcluster, max_requeue=5.0, operator_args=(
                 "--shard-index", str(index), "--shard-count", str(COUNT), "--shard-selector", SELECTOR,
-                "--metrics-port", str(port), "--metrics-address", "127.0.0.1"))
+                *serve_args(port)))
             started.append((next(run), port))
             runs.append(run)
         yield started

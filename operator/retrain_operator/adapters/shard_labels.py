@@ -43,7 +43,6 @@ class ShardLabeler:
         self._wanted = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.labelled = 0
 
     def _ours(self, obj: Json) -> Json | None:
         namespace, name = key_of(obj)
@@ -119,6 +118,5 @@ class ShardLabeler:
         except Exception as error:  # the API server unreachable for a moment
             log.warning("labelling %s/%s %s=%s failed (%r); trying again", namespace, name, LABEL, value, error)
             return False
-        self.labelled += 1
         log.debug("labelled %s/%s %s=%s", namespace, name, LABEL, value)
         return True
