@@ -11,6 +11,7 @@ import base64
 import copy
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes
@@ -18,13 +19,14 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from retrain_contract.api import names
-from retrain_operator.adapters.kube import _covers
+from retrain_operator.adapters.kube import RESTARTED_AT, _covers
 from retrain_operator.core import serving
 from retrain_operator.core.conditions import get_condition
 from retrain_sandbox import dataset
 
 from .conftest import Scenario
 from .test_crd_validation import POD_SECTION
+from .test_kubectl_plugin import Kubectl
 
 pytestmark = pytest.mark.integration
 Json = dict[str, Any]
@@ -85,6 +87,7 @@ AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
     {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}}
 DRIFT_POD = {"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "ml-cpu"}},
              "envFrom": [{"configMapRef": {"name": "proxy-settings"}}]}
+DRIFT_TOLERATIONS = [{"key": "pool", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}]
 
 
 def carries(stored: Json, pod: Json) -> None:
@@ -107,7 +110,8 @@ def carries(stored: Json, pod: Json) -> None:
     assert _covers(container["volumeMounts"][1:], pod["volumeMounts"])
 
 
-def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster_objects: dict[str, str]):
+def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster_objects: dict[str, str],
+                                                    tmp_path: Path):
     scenario.load_history()
     scenario.put("recent/batch-1.parquet", dataset.to_parquet(dataset.churn_table(500, seed=5)))
     training = {"strategy": "full", "backoffLimit": 0, "priorityClassName": cluster_objects["batch"],
@@ -115,7 +119,8 @@ def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster
     served = {"replicas": 1, "priorityClassName": cluster_objects["serving"], "affinity": AFFINITY,
               "pod": section()}
     spec = scenario.policy_spec(training=training, serving=served, triggers={"drift": {
-        "data": f"s3://{scenario.data_bucket}/recent/", "interval": "1h", "pod": DRIFT_POD}})
+        "data": f"s3://{scenario.data_bucket}/recent/", "interval": "1h", "pod": DRIFT_POD,
+        "tolerations": DRIFT_TOLERATIONS, "affinity": AFFINITY}})
     created = scenario.cluster.apply_policy(scenario.namespace, "fitted", spec,
                                             annotations={names.ANNOTATION_TRIGGER: "1"})
     assert created["spec"]["training"]["pod"] == section()  # the API server kept every field
@@ -141,7 +146,7 @@ def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster
     assert deployment["spec"]["template"]["spec"]["priorityClassName"] == cluster_objects["serving"]
     assert deployment["spec"]["template"]["spec"]["affinity"] == AFFINITY
 
-    # The drift check: its own pod section, whole (no volumes of training's), no GPU placement.
+    # The drift check: its own pod section, whole (no volumes of training's), its own placement.
     drift = scenario.cluster.wait(lambda: next((j for j in scenario.cluster.jobs(scenario.namespace)
                                                 if j["metadata"]["labels"].get(names.LABEL_PURPOSE) == "drift"),
                                                None), 60, "the drift-check Job")
@@ -150,7 +155,8 @@ def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster
     drift_spec = drift["spec"]["template"]["spec"]
     assert [v["name"] for v in drift_spec["volumes"]] == [names.VOLUME_TMP]
     assert drift_spec["containers"][0]["envFrom"] == DRIFT_POD["envFrom"]
-    assert drift_spec["priorityClassName"] == cluster_objects["batch"] and "affinity" not in drift_spec
+    assert drift_spec["priorityClassName"] == cluster_objects["batch"]
+    assert drift_spec["affinity"] == AFFINITY and drift_spec["tolerations"] == DRIFT_TOLERATIONS  # its own placement
     scenario.wait_status("fitted", lambda s: (s.get("drift") or {}).get("checkId") == "d1", "the drift check")
 
     status = scenario.status("fitted")
@@ -175,6 +181,11 @@ def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster
     replica_sets = apps.list_namespaced_replica_set(scenario.namespace, label_selector=selector).items
     assert len(replica_sets) == 1, [rs.metadata.name for rs in replica_sets]  # the pods never rolled
 
+    # `kubectl rollout restart` by a person: the operator does not undo it (its template still covers ours) ...
+    Kubectl(scenario.cluster, tmp_path)("rollout", "restart", f"deployment/{name}", "-n", scenario.namespace)
+    restarted = scenario.cluster.deployment(scenario.namespace, name)["spec"]["template"]["metadata"][
+        "annotations"][RESTARTED_AT]
+
     # A changed serving pod section rolls the Deployment; what it no longer has goes from the pods' template.
     before = deployment["spec"]["template"]
     fewer = section(env=POD_SECTION["env"][1:], volumes=POD_SECTION["volumes"][:1],
@@ -189,7 +200,8 @@ def test_every_pod_field_is_accepted_run_and_carried(scenario: Scenario, cluster
         labels = found["spec"]["template"]["metadata"]["labels"] if found else {}
         return found if labels.get("cost-center") == "ml-43" else None
     after = scenario.cluster.wait(rolled, 60, "the Deployment with the new pod section")["spec"]["template"]
-    assert "annotations" not in after["metadata"]  # removed from the template, not merged into it
+    # ... removed from the template, not merged into it; but the restart marker stays (and so does rollout history)
+    assert after["metadata"]["annotations"] == {RESTARTED_AT: restarted}
     assert [e["name"] for e in after["spec"]["containers"][0]["env"]][-3:] == [e["name"] for e in fewer["env"]]
     assert [v["name"] for v in after["spec"]["volumes"]] == [names.VOLUME_TMP, "cache"]
     assert after["spec"]["containers"][0]["args"] == before["spec"]["containers"][0]["args"]  # same version

@@ -152,3 +152,48 @@ def test_a_result_without_a_verdict_is_read_from_its_booleans():
     state = then(serving(), step(serving()))
     plan = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(DRIFTED)}))
     assert plan.status["drift"]["verdict"] == "drift" and plan.status["drift"]["drift"] is True
+
+def test_drift_short_of_new_samples_waits_for_them_and_is_counted_again_every_few_minutes():
+    triggers = {**DRIFT, "minNewSamples": 1000}
+    state = then(serving(triggers), step(serving(triggers)))
+    found = Observed(drift_jobs=(job("d1", SUCCEEDED),), drift_outcomes={"d1": DriftOutcome(result=DRIFTED)})
+    assert step(state, found).wants.new_samples is True
+    waiting = step(state, dataclasses.replace(found, new_samples=300))
+    assert waiting.create_job is None and not waiting.status.get("activeRun")
+    pending = waiting.status["pendingDriftTrigger"]
+    assert pending["checkId"] == "d1" and pending["newSamples"] == 300
+    assert pending["countedAt"] == "2026-11-24T10:00:00Z"
+    assert "lastDriftTrigger" not in waiting.status  # not consumed: a skipped drift would go unanswered
+    assert [e.reason for e in waiting.events] == ["DriftDetected", "RunWaitsForSamples"]
+    training = get_condition(waiting.status["conditions"], "Training")
+    assert training["reason"] == "NotEnoughNewSamples" and "300 since v1" in training["message"]
+    assert waiting.outcomes.count(DriftChecked("drift")) == 1 and len(waiting.outcomes) == 1  # not a skipped run
+    assert 299 <= waiting.requeue_after <= 301
+
+    state = then(state, waiting)
+    quiet = step(state, now=NOW + dt.timedelta(minutes=2))
+    assert not quiet.wants and quiet.create_job is None and quiet.events == ()
+    assert 179 <= quiet.requeue_after <= 181
+    due = NOW + dt.timedelta(minutes=5)
+    assert step(state, now=due).wants.new_samples is True
+    still = step(state, Observed(new_samples=600), now=due)
+    assert still.events == () and still.status["pendingDriftTrigger"]["newSamples"] == 600
+    assert still.status["pendingDriftTrigger"]["at"] == pending["at"]
+    enough = step(then(state, still), Observed(new_samples=1000), now=due + dt.timedelta(minutes=5))
+    assert enough.status["activeRun"]["trigger"]["type"] == "drift" and enough.status["lastDriftTrigger"] == "d1"
+    assert enough.status.get("pendingDriftTrigger") is None
+
+
+def test_drift_found_again_while_a_run_waits_keeps_the_time_it_has_waited_since():
+    triggers = {**DRIFT, "cooldown": "6h"}
+    state = then(serving(triggers), step(serving(triggers)))
+    first = step(state, Observed(drift_jobs=(job("d1", SUCCEEDED),),
+                                 drift_outcomes={"d1": DriftOutcome(result=DRIFTED)}))
+    state = then(state, first)
+    later = NOW + dt.timedelta(hours=1, minutes=1)
+    state = then(state, step(state, now=later))  # the next check, d2
+    assert state.status["activeDriftCheck"]["checkId"] == "d2"
+    found = Observed(drift_jobs=(job("d2", SUCCEEDED),), drift_outcomes={"d2": DriftOutcome(result=DRIFTED)})
+    again = step(state, found, now=later + dt.timedelta(minutes=1))
+    assert again.status["pendingDriftTrigger"]["checkId"] == "d2"
+    assert again.status["pendingDriftTrigger"]["at"] == first.status["pendingDriftTrigger"]["at"]

@@ -2,7 +2,7 @@ import json
 
 from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
-from retrain_operator.core.jobs import PolicyRef, RunRequest, run_config, trainer_job
+from retrain_operator.core.jobs import DriftRequest, PolicyRef, RunRequest, drift_job, run_config, trainer_job
 from retrain_operator.core.runs import Trigger, job_name
 
 from .policies import spec
@@ -52,6 +52,25 @@ def test_gpu_resources_placement_and_runtime_reach_the_pod():
     assert job["spec"]["backoffLimit"] == 1
     assert job["spec"]["activeDeadlineSeconds"] == 7200
     assert job["spec"]["ttlSecondsAfterFinished"] == 600
+
+
+def test_a_drift_check_is_placed_by_its_own_fields_never_by_trainings():
+    tainted = [{"key": "pool", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}]
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [{"key": "spot", "operator": "In", "values": ["true"]}]}}]}}
+    drift = {"data": "s3://data/recent/"}
+    check = DriftRequest("d1", "v2", "2026-11-24T10:00:00Z", "s3://models/v2/")
+
+    def pod_of(drift_section: dict) -> dict:
+        policy = PolicySpec.from_dict(spec(training=GPU_TRAINING, triggers={"drift": drift_section}))
+        return drift_job(POLICY, policy, check, "default/trainer:0")["spec"]["template"]["spec"]
+
+    bare = pod_of(drift)
+    assert not {"nodeSelector", "tolerations", "affinity", "runtimeClassName"} & bare.keys()
+    placed = pod_of({**drift, "nodeSelector": {"pool": "batch"}, "tolerations": tainted, "affinity": affinity})
+    assert placed["nodeSelector"] == {"pool": "batch"} and placed["tolerations"] == tainted
+    assert placed["affinity"] == affinity and "runtimeClassName" not in placed
+    assert "nvidia.com/gpu" not in json.dumps(placed["containers"][0]["resources"])
 
 
 def test_the_default_image_and_command_are_the_projects_trainer():

@@ -160,10 +160,15 @@ class SecretReaderStub:
     """The plugin's view of the Kubernetes API: one Secret to read (a stand-in for the API server)."""
 
     namespace = "ml"
+    timeout = (7.0, 7.0)  # --request-timeout: every read passes it on
 
     def __init__(self, secret: dict[str, Any]):
         body = json.dumps(secret).encode()
-        self.core = SimpleNamespace(read_namespaced_secret=lambda name, namespace, **_: SimpleNamespace(data=body))
+
+        def read(name: str, namespace: str, **options: Any) -> SimpleNamespace:
+            assert options["_request_timeout"] == self.timeout, "the Secret read must have the plugin's timeout"
+            return SimpleNamespace(data=body)
+        self.core = SimpleNamespace(read_namespaced_secret=read)
 
 
 def report_policy(seaweed: SeaweedS3, bucket: str, endpoint: str | None = None) -> dict[str, Any]:

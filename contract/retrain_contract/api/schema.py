@@ -543,6 +543,11 @@ def triggers_schema() -> Schema:
                               "labels, e.g. a Kueue queue, its env and volumes). Set it, even to {}, when training's "
                               "does not fit a short CPU-only check (another queue, a ReadWriteOnce volume).",
                               "triggers.drift.pod", "job"),
+            "nodeSelector": _node_selector("Node labels the drift-check pods need (training's placement is not "
+                                           "taken: a check needs no GPU node).", "triggers.drift"),
+            "tolerations": _tolerations("Tolerations of the drift-check pods, e.g. for a cluster whose every node "
+                                        "pool is tainted.", "triggers.drift"),
+            "affinity": _affinity("Affinity of the drift-check pods (core/v1 Affinity)."),
             "minRows": _int("Fewer rows in the window, or values of a feature, are insufficient for a verdict: "
                             "the check reports InsufficientData, neither drift nor no drift (docs/drift.md).",
                             minimum=1, default=200),

@@ -155,6 +155,10 @@ class DriftSpec:
     performance: PerformanceSpec | None = None
     min_rows: int = 200  # fewer rows (or a feature's values) are insufficient for a verdict
     pod: PodTemplate | None = None  # None: the checks take training.pod
+    # Where the checks run: their own, never training's (GPU nodes and their taints are not for a CPU check).
+    node_selector: Json = field(default_factory=dict)
+    tolerations: tuple[Json, ...] = ()
+    affinity: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -434,6 +438,9 @@ class PolicySpec:
                     thresholds=dict(drift.get("thresholds") or {}),
                     min_rows=int(drift.get("minRows", 200)),
                     pod=PodTemplate.from_dict(drift["pod"]) if drift.get("pod") is not None else None,
+                    node_selector=dict(drift.get("nodeSelector") or {}),
+                    tolerations=tuple(drift.get("tolerations") or ()),
+                    affinity=drift.get("affinity"),
                     performance=PerformanceSpec(
                         metric=str(performance.get("metric", "accuracy")),
                         floor=performance.get("floor"),

@@ -150,7 +150,7 @@ class Kube:
                 _covers(existing.get("metadata") or {}, wanted_meta):
             return None
         patch = {"metadata": wanted_meta, "spec": {**manifest["spec"], "template": {
-            **manifest["spec"]["template"], "$patch": "replace"}}}
+            **_kept_restart(manifest["spec"]["template"], existing), "$patch": "replace"}}}
         return _json(self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch,
                                                            _preload_content=False))
 
@@ -229,6 +229,19 @@ ROUTES = {"gatewayAPI": ("gateway.networking.k8s.io", "v1", "httproutes"),
 # Fields (and maps) whose values the server stores as canonical quantities: resources, an emptyDir's size
 # limit, a resourceFieldRef's divisor.
 QUANTITY_FIELDS = frozenset({"limits", "requests", "sizeLimit", "divisor"})
+# What `kubectl rollout restart` sets on the pod template: kept when the template is replaced, or the
+# next change by the operator would take a person's restart marker away (and with it rollout history's).
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def _kept_restart(template: Json, existing: Json) -> Json:
+    restarted = ((((existing.get("spec") or {}).get("template") or {}).get("metadata") or {})
+                 .get("annotations") or {}).get(RESTARTED_AT)
+    meta = template.get("metadata") or {}
+    if not restarted or RESTARTED_AT in (meta.get("annotations") or {}):
+        return template
+    return {**template, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                             RESTARTED_AT: restarted}}}
 
 
 def _covers(actual: Any, wanted: Any, quantities: bool = False) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from retrain_contract import failures
 from retrain_contract.api import names
-from retrain_contract.api.spec import PodTemplate, PolicySpec
+from retrain_contract.api.spec import DriftSpec, PodTemplate, PolicySpec
 
 from ..api import kubenames
 from . import pods
@@ -143,11 +143,12 @@ def owner_reference(policy: PolicyRef) -> dict[str, Any]:
 
 
 def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, str], config: dict[str, Any],
-         image: str, command: list[str], args: list[str], resources: dict[str, Any], placement: bool,
+         image: str, command: list[str], args: list[str], resources: dict[str, Any], check: DriftSpec | None,
          annotations: dict[str, str], backoff_limit: int, deadline: int | None, template: PodTemplate,
          secret_env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A Job running one container with the run configuration and the S3 credentials (by reference), fitted
-    into the cluster by the policy's pod section `template` (core/pods.py)."""
+    into the cluster by the policy's pod section `template` (core/pods.py); placed as training is, or for a drift
+    `check` by its own placement fields."""
     training = spec.training
     env: list[dict[str, Any]] = [
         {"name": names.ENV_RUN_CONFIG, "value": json.dumps(config, sort_keys=True)},
@@ -183,13 +184,16 @@ def _job(policy: PolicyRef, spec: PolicySpec, *, name: str, labels: dict[str, st
         "serviceAccountName": training.service_account_name,
         "priorityClassName": training.priority_class_name,
     }
-    if placement:  # where training runs: GPU nodes, their taints, their runtime
+    if check is None:  # where training runs: GPU nodes, their taints, their runtime
         optional.update({
             "nodeSelector": training.node_selector or None,
             "tolerations": list(training.tolerations) or None,
             "affinity": training.affinity,
             "runtimeClassName": training.runtime_class_name,
         })
+    else:  # a drift check's own
+        optional.update({"nodeSelector": check.node_selector or None,
+                         "tolerations": list(check.tolerations) or None, "affinity": check.affinity})
     pod_spec.update({key: value for key, value in optional.items() if value is not None})
 
     job_spec: dict[str, Any] = {
@@ -239,7 +243,7 @@ def trainer_job(policy: PolicyRef, spec: PolicySpec, run: RunRequest, default_im
         config=run_config(policy, spec, run), image=training.image or default_image,
         command=list(training.command or DEFAULT_COMMAND),
         args=list(training.args if training.args is not None else DEFAULT_ARGS),
-        resources=training.resources, placement=True,
+        resources=training.resources, check=None,
         annotations={ANNOTATION_RUN: json.dumps(record, sort_keys=True)},
         backoff_limit=training.backoff_limit, deadline=training.active_deadline_seconds,
         template=training.pod, secret_env=signing_env(spec),
@@ -287,7 +291,7 @@ def drift_config(policy: PolicyRef, spec: PolicySpec, check: DriftRequest) -> di
 
 
 def drift_job(policy: PolicyRef, spec: PolicySpec, check: DriftRequest, default_image: str) -> dict[str, Any]:
-    """A short Job of the project's trainer image (it has the drift engine), without GPUs or GPU placement;
+    """A short Job of the project's trainer image (it has the drift engine), without GPUs or training's placement;
     its pod section is triggers.drift.pod, or training.pod when the policy has none."""
     drift = spec.triggers.drift
     assert drift is not None
@@ -295,7 +299,7 @@ def drift_job(policy: PolicyRef, spec: PolicySpec, check: DriftRequest, default_
     return _job(
         policy, spec, name=job_name(policy.name, check.check_id), labels=labels,
         config=drift_config(policy, spec, check), image=default_image, command=list(DEFAULT_COMMAND),
-        args=["drift"], resources=DRIFT_RESOURCES, placement=False,
+        args=["drift"], resources=DRIFT_RESOURCES, check=drift,
         annotations={ANNOTATION_DRIFT: json.dumps({"checkId": check.check_id, "modelVersion": check.model_version})},
         backoff_limit=1, deadline=DRIFT_DEADLINE_SECONDS, template=pods.drift_template(spec.training.pod, drift.pod),
     )

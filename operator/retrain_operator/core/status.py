@@ -162,11 +162,14 @@ class DriftRecord(_Record):
 
 @dataclass
 class PendingDrift(_Record):
-    """Drift that asks for a run, until a run starts."""
+    """Drift that asks for a run, until a run starts (a later check that finds drift again keeps `at`)."""
 
     check_id: str = ""
     reason: str = ""
     at: str = ""
+    # minNewSamples holds the run: the last count of new rows, and when it was made (counted again later).
+    new_samples: int | None = None
+    counted_at: str | None = None
 
 
 @dataclass

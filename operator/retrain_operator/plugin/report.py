@@ -74,7 +74,8 @@ def report_client(session: SecretReader, spec: PolicySpec, endpoint: str | None,
     secret_name = spec.storage.credentials.name
     try:
         secret = json.loads(session.core.read_namespaced_secret(secret_name, session.namespace,
-                                                                _preload_content=False).data)
+                                                                _preload_content=False,
+                                                                _request_timeout=session.timeout).data)
     except ApiException as error:
         if error.status == 404:
             secret = None

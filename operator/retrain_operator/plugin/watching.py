@@ -36,10 +36,11 @@ def follow(session: Any, name: str | None, all_namespaces: bool, render: Callabl
            timeout: float | None, write: Callable[[str], None] = print) -> int:
     """Print `render(policies)` now and at each visible change, until `timeout` seconds (None: Ctrl-C)."""
     if all_namespaces:
-        listed = session.custom.list_cluster_custom_object(names.GROUP, names.VERSION, names.PLURAL)
+        listed = session.custom.list_cluster_custom_object(names.GROUP, names.VERSION, names.PLURAL,
+                                                           _request_timeout=session.timeout)
     else:
         listed = session.custom.list_namespaced_custom_object(names.GROUP, names.VERSION, session.namespace,
-                                                              names.PLURAL)
+                                                              names.PLURAL, _request_timeout=session.timeout)
     policies: dict[tuple[str, str], Json] = {
         (p["metadata"].get("namespace", ""), p["metadata"]["name"]): p for p in listed.get("items") or []
         if not name or p["metadata"]["name"] == name}

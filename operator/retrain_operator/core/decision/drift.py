@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import conditions as cond
@@ -138,7 +139,10 @@ def follow(r: Round) -> Wants | None:
         if newer:  # that model was trained on the drifted data too: it answers this drift
             r.event("Warning", "DriftDetected", f"{reason}; {newer} (trained since) already answers it")
         else:
-            r.status.pending_drift_trigger = PendingDrift(check_id=check_id, reason=reason, at=to_rfc3339(r.now))
+            waiting = r.status.pending_drift_trigger
+            # Drift found again while a run waits: the drift has waited since the first finding (the alert's clock).
+            r.status.pending_drift_trigger = PendingDrift(check_id=check_id, reason=reason, at=to_rfc3339(r.now)) \
+                if waiting is None else dataclasses.replace(waiting, check_id=check_id, reason=reason)
             r.event("Warning", "DriftDetected", reason)
     else:
         r.event("Normal", "NoDrift", f"drift check {check_id}: score {record.score}, no drift")

@@ -16,6 +16,8 @@ from .outcomes import RunSkipped
 from .plan import Wants
 from .round import Round
 
+SAMPLES_RECOUNT = dt.timedelta(minutes=5)  # how often a drift run that waits for minNewSamples counts again
+
 
 def pending(r: Round) -> Trigger | None:
     """The trigger waiting to start a run, first come first: manual, then drift, then the schedule."""
@@ -63,6 +65,8 @@ def maybe_start_run(r: Round) -> Wants | None:
     current = r.status.current_model
     minimum = r.spec.triggers.min_new_samples
     if minimum > 0 and current:
+        if trigger.type == "drift":
+            return _drift_waits_for_samples(r, trigger, minimum)
         if r.observed.new_samples is None:
             return Wants(new_samples=True)
         if r.observed.new_samples < minimum:
@@ -75,6 +79,38 @@ def maybe_start_run(r: Round) -> Wants | None:
             return None
     run.start(r, trigger)
     return None
+
+
+def _drift_waits_for_samples(r: Round, trigger: Trigger, minimum: int) -> Wants | None:
+    """Drift is not answered by skipping it: its run waits until minNewSamples rows have come, and the
+    pending trigger (with the RetrainDriftNotRetrained alert's clock) stays. The rows are counted again
+    every SAMPLES_RECOUNT, not on every reconcile: a count lists the incoming prefix."""
+    pending = r.status.pending_drift_trigger
+    assert pending is not None and r.status.current_model is not None
+    version = r.status.current_model.version
+    counted = from_rfc3339(pending.counted_at)
+    if r.observed.new_samples is None:
+        if counted is not None and pending.new_samples is not None and counted + SAMPLES_RECOUNT > r.now:
+            r.idle_reason = ("NotEnoughNewSamples", _waits_message(pending.new_samples, version, minimum))
+            r.look_again_at(counted + SAMPLES_RECOUNT)
+            return None
+        return Wants(new_samples=True)
+    if r.observed.new_samples >= minimum:
+        run.start(r, trigger)
+        return None
+    message = _waits_message(r.observed.new_samples, version, minimum)
+    if pending.counted_at is None:  # said once; the condition carries the count from then on
+        r.event("Normal", "RunWaitsForSamples", f"{trigger.reason}: {message}")
+    pending.new_samples = r.observed.new_samples
+    pending.counted_at = to_rfc3339(r.now)
+    r.idle_reason = ("NotEnoughNewSamples", message)
+    r.look_again_in(SAMPLES_RECOUNT.total_seconds())
+    return None
+
+
+def _waits_message(samples: int, version: str, minimum: int) -> str:
+    return (f"drift run waits for new samples: {samples} since {version}, minNewSamples is {minimum} "
+            f"(counted again every {int(SAMPLES_RECOUNT.total_seconds() // 60)} min)")
 
 
 def next_run(r: Round) -> None:
