@@ -8,7 +8,7 @@ The story: v1 trained and served, a drift check, a manual trigger skipped by min
 out by a canary a person promotes, v3's canary paused at 50 %, traffic throughout and a batch the
 servers capture. Then each dashboard query, its variables substituted (the story's namespace and
 policy, and Grafana's All), must parse and return data, and the variables' own label queries must
-list the story's namespace and policy.
+list the story's namespace and policy; no alert fires until a second policy's run fails.
 """
 
 from __future__ import annotations
@@ -283,6 +283,20 @@ def test_every_dashboard_query_runs_in_prometheus_and_returns_data(scenario: Sce
         assert len(evaluated) == 7 and all(r["health"] == "ok" for r in evaluated), evaluated
         firing = [a for a in prometheus.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"]
         assert firing == []
+
+        # A run that fails (the data has no column `loyalty_tier`) fires RetrainRunFailed for its policy alone,
+        # with the summary and runbook a person reads (README "Alerts" shows this output).
+        broken = scenario.policy_spec()
+        broken["model"]["features"] = [*dataset.FEATURES, "loyalty_tier"]
+        scenario.cluster.apply_policy(ns, "broken", broken, annotations={names.ANNOTATION_TRIGGER: "1"})
+        scenario.wait_status("broken", lambda s: (s.get("lastRun") or {}).get("phase") == "Failed", "the failed run",
+                             timeout=120)
+        prometheus.wait_for(f'ALERTS{{alertname="RetrainRunFailed", alertstate="firing", policy="broken"}}',
+                            "the RetrainRunFailed alert", timeout=60)
+        alerts = [a for a in prometheus.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"]
+        print(json.dumps(alerts, indent=2))
+        assert [(a["labels"]["alertname"], a["labels"]["policy"]) for a in alerts] == [("RetrainRunFailed", "broken")]
+        assert alerts[0]["labels"]["severity"] and alerts[0]["annotations"]["runbook_url"].endswith("#retrainrunfailed")
     finally:
         if traffic is not None:
             traffic.stop()
