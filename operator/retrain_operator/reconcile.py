@@ -9,48 +9,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubernetes.client.rest import ApiException
 
-from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE, DataError, StorageError
 
-from .adapters import bulkhead, metrics, prometheus, signing
-from .adapters.bucket_checks import BucketChecks
-from .adapters.caches import Caches
-from .adapters.clock import Clock
-from .adapters.kube import Kube, NotOwned
-from .adapters.s3clients import fingerprint
-from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
-from .api.validation import problems as spec_problems
+from .adapters import bulkhead, metrics, prometheus
+from .adapters.kube import NotOwned
+from .adapters.storage import PolicyStorage, storage_endpoint
+from .context import Context
 from .core import analysis, apply_errors, event_records, routes, serving
 from .core.apply_errors import ApplyFailure
-from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
-from .core.in_flight import storage_in_use
-from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed, ServingView, drift_job_view, job_view
+from .core.decide import MIN_REQUEUE, Event, Plan, PolicyState, decide
+from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed
 from .core.promotion import ServingPlan
-from .core.sharding import Shard
 from .core.timeutil import from_rfc3339
+from .observe import observe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass
-class Context:
-    kube: Kube
-    clock: Clock
-    settings: Settings
-    max_requeue: float = MAX_REQUEUE
-    bucket_checks: BucketChecks = field(default_factory=BucketChecks)
-    caches: Caches | None = None  # the informers behind ctx.kube's reads (a CachedKube), started by handlers
-    instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
-    shard: Shard = field(default_factory=Shard)  # the policies this replica reconciles (handlers' filters)
 
 
 def _state(body: dict[str, Any]) -> PolicyState:
@@ -65,80 +45,6 @@ def _state(body: dict[str, Any]) -> PolicyState:
         status=body.get("status") or {},
         annotations=dict(meta.get("annotations") or {}),
     )
-
-
-async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyStorage | None]:
-    problems = tuple(spec_problems(policy.spec))
-    if problems:
-        return Observed(spec_problems=problems), None
-    spec = PolicySpec.from_dict(policy.spec)
-    jobs = await asyncio.to_thread(ctx.kube.list_jobs, policy.namespace, policy.name)
-    owned = [job for job in jobs if serving.owned_by(job, policy.uid)]
-    views = tuple(view for job in owned if (view := job_view(job)) is not None)
-    drift_views = tuple(view for job in owned if (view := drift_job_view(job)) is not None)
-    secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
-    credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
-    public_key, signing_problem = await _signing_keys(ctx, policy, spec)
-    storage = None
-    if credentials is not None:
-        # In the endpoint's bulkhead, with a deadline: a silent endpoint delays this policy only.
-        endpoint = storage_endpoint(spec)
-        try:
-            client = await bulkhead.STORAGE.run(endpoint, client_for, spec, credentials,
-                                                deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
-            storage = PolicyStorage(spec, policy.namespace, policy.name, client,
-                                    uid=policy.uid, recorded=recorded_uris(policy.status), public_key=public_key,
-                                    signing_problem=signing_problem[1] if signing_problem else None)
-            question = (endpoint, spec.storage.bucket, fingerprint(credentials))
-            known, problem = (False, None) if storage_in_use(policy.status) else ctx.bucket_checks.lookup(question)
-            if not known:
-                problem = await bulkhead.STORAGE.run(endpoint, storage.check_bucket,
-                                                     deadline=bulkhead.CHECK_DEADLINE, what=str(endpoint))
-                ctx.bucket_checks.put(question, problem)
-        except bulkhead.DeadlineExceeded as error:  # no further reads this round: they would wait too
-            storage, problem = None, (STORAGE_UNREACHABLE, str(error))
-    problem = problem or signing_problem  # S3 first: without it nothing is read, signed or not
-    serving_view = ServingView()
-    if spec.serving is not None:
-        stable, canary = await asyncio.gather(*(
-            asyncio.to_thread(ctx.kube.read_deployment, policy.namespace, serving.deployment_name(policy.name, role))
-            for role in (serving.STABLE, serving.CANARY)))
-        # Only Deployments the policy controls count; one of our name that is not is refused when applied.
-        route, missing = await asyncio.to_thread(_read_route, ctx, policy, spec)
-        serving_view = ServingView(stable=stable if serving.owned_by(stable, policy.uid) else None,
-                                   canary=canary if serving.owned_by(canary, policy.uid) else None,
-                                   route=route, route_missing=missing)
-    return Observed(spec=spec, dependency_problem=problem, jobs=views, drift_jobs=drift_views,
-                    serving=serving_view), storage
-
-
-def _read_route(ctx: Context, policy: PolicyState, spec: PolicySpec) -> tuple[dict[str, Any] | None, bool]:
-    """The route spec.serving.router names, and whether the API server says it does not exist. A read
-    that fails otherwise is neither: weights are left as they are this round, and the log says why."""
-    router = spec.serving.router if spec.serving else None
-    name = router.http_route or router.virtual_service if router else None
-    if router is None or router.type == "replicas" or not name:
-        return None, False
-    try:
-        route = ctx.kube.read_route(policy.namespace, router.type, name)
-    except ApiException as error:
-        log.warning("%s/%s: reading %s %s failed: %s %s", policy.namespace, policy.name, router.type, name,
-                    error.status, error.reason)
-        return None, False
-    return route, route is None
-
-
-async def _signing_keys(ctx: Context, policy: PolicyState, spec: PolicySpec) \
-        -> tuple[Any, tuple[str, str] | None]:
-    """With spec.signing: the public key to verify with, and what keeps the signing from working."""
-    if spec.signing is None:
-        return None, None
-    secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.signing.public_key.name)
-    public_key, problem = signing.public_key_from_secret(spec.signing, secret, policy.namespace)
-    if problem is None and spec.signing.private_key is not None:
-        private = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.signing.private_key.name)
-        problem = signing.private_key_problem(spec.signing, private, policy.namespace)
-    return public_key, problem
 
 
 def _scrape(ctx: Context, policy: PolicyState, spec: PolicySpec, versions: tuple[str, str]) -> MetricsView:
@@ -339,7 +245,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         return ctx.max_requeue
     policy = _state(body)
     before = policy.status
-    observed, storage = await _observe(ctx, policy)
+    observed, storage = await observe(ctx, policy)
     plan, observed = await _decide(ctx, policy, observed, storage)
 
     failures: list[ApplyFailure] = []

@@ -291,8 +291,8 @@ def test_every_dashboard_query_runs_in_prometheus_and_returns_data(scenario: Sce
         scenario.cluster.apply_policy(ns, "broken", broken, annotations={names.ANNOTATION_TRIGGER: "1"})
         scenario.wait_status("broken", lambda s: (s.get("lastRun") or {}).get("phase") == "Failed", "the failed run",
                              timeout=120)
-        prometheus.wait_for(f'ALERTS{{alertname="RetrainRunFailed", alertstate="firing", policy="broken"}}',
-                            "the RetrainRunFailed alert", timeout=60)
+        prometheus.wait_for(f'ALERTS{{alertname="RetrainRunFailed", alertstate="firing", namespace="{ns}", '
+                            'policy="broken"}', "the RetrainRunFailed alert", timeout=60)
         alerts = [a for a in prometheus.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"]
         print(json.dumps(alerts, indent=2))
         assert [(a["labels"]["alertname"], a["labels"]["policy"]) for a in alerts] == [("RetrainRunFailed", "broken")]

@@ -215,6 +215,12 @@ class Kube:
         pods = _json(self.core.list_namespaced_pod(namespace, label_selector=text, _preload_content=False))
         return [pod for pod in pods.get("items") or [] if pod_ready(pod)]
 
+    def job_pods(self, namespace: str, job: str) -> list[Json]:
+        """The pods of one Job (the label the Job controller sets on them)."""
+        pods = _json(self.core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job}",
+                                                   _preload_content=False))
+        return list(pods.get("items") or [])
+
     def pod_metrics(self, namespace: str, pod: str, port: int) -> str:
         """A pod's /metrics through the API server's pod proxy (RBAC: pods/proxy get)."""
         response = self.core.connect_get_namespaced_pod_proxy_with_path(

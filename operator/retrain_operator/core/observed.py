@@ -33,6 +33,7 @@ class JobView:
     finished_at: str | None
     reason: str = ""
     message: str = ""
+    pod_problem: tuple[str, str] | None = None  # (reason, message): why its pod does not start (pod_problems.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class DriftJobView:
     state: str  # ACTIVE | SUCCEEDED | FAILED
     reason: str = ""
     message: str = ""
+    pod_problem: tuple[str, str] | None = None
+
+
+def waits_for_pods(job: dict[str, Any]) -> bool:
+    """An active Job none of whose pods is ready: the only kind whose pods are worth a look."""
+    status = job.get("status") or {}
+    return _state(job)[0] == ACTIVE and not status.get("ready") and not status.get("succeeded")
 
 
 def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:

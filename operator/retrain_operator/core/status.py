@@ -108,6 +108,7 @@ class ActiveRun(_Record):
     trigger: dict[str, Any] | None = None  # runs.Trigger.as_dict()
     parent_version: str | None = None
     started_at: str | None = None
+    pod_problem: dict[str, Any] | None = None  # {reason, message, since}: why its pod does not start
 
     @property
     def started_by(self) -> Trigger | None:
@@ -134,6 +135,7 @@ class ActiveDriftCheck(_Record):
     job_name: str | None = None
     started_at: str | None = None
     model_version: str | None = None  # the model whose profile it compares with
+    pod_problem: dict[str, Any] | None = None  # {reason, message, since}: why its pod does not start
 
 
 @dataclass

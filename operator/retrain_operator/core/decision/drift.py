@@ -12,6 +12,7 @@ from ..observed import ACTIVE, DriftJobView
 from ..runs import check_index
 from ..status import ActiveDriftCheck, DriftRecord, PendingDrift
 from ..timeutil import from_rfc3339, to_rfc3339
+from . import pod_waits
 from .outcomes import DriftChecked
 from .plan import Wants
 from .round import ACTIVE_RUN_REQUEUE, Round
@@ -85,6 +86,8 @@ def follow(r: Round) -> Wants | None:
     check_id = active.check_id
     job = _job(r, check_id)
     if job is not None and job.state == ACTIVE:
+        active.pod_problem = pod_waits.note(r, f"drift check {check_id} (Job {job.name})", job.pod_problem,
+                                            active.pod_problem)
         r.look_again_in(ACTIVE_RUN_REQUEUE)
         return None
     outcome = r.observed.drift_outcomes.get(check_id)

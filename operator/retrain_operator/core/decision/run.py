@@ -8,7 +8,7 @@ from ..observed import ACTIVE, FAILED, SUCCEEDED, ArtifactOutcome, JobView
 from ..runs import Trigger, version_index, version_name
 from ..status import ActiveRun
 from ..timeutil import from_rfc3339, to_rfc3339
-from . import record
+from . import pod_waits, record
 from .outcomes import RunStarted
 from .plan import Wants
 from .round import ACTIVE_RUN_REQUEUE, Round
@@ -98,6 +98,7 @@ def follow(r: Round) -> Wants | None:
     version = active.version
     job = _job(r, version)
     if job is not None and job.state == ACTIVE:
+        active.pod_problem = pod_waits.note(r, f"{version} (Job {job.name})", job.pod_problem, active.pod_problem)
         r.look_again_in(ACTIVE_RUN_REQUEUE)
         return None
     outcome = r.observed.outcomes.get(version)
@@ -148,7 +149,11 @@ def condition(r: Round) -> None:
     """The Training condition (this module's): True while a run's Job runs; otherwise why none does
     (idle, cooldown, a refused Job, too few new samples)."""
     active = r.status.active_run
-    if active:
+    if active and active.pod_problem:  # running, as far as the Job says; its pod waits on something
+        problem = active.pod_problem
+        r.condition(cond.TRAINING, True, pod_waits.POD_NOT_STARTING,
+                    f"{active.version}'s pod does not start: {problem.get('reason')}: {problem.get('message')}")
+    elif active:
         trigger = active.trigger or {}
         r.condition(cond.TRAINING, True, "Running", f"{active.version} ({trigger.get('type')}) running as Job "
                                                f"{active.job_name}")
