@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox test lint crd venv control-plane images clean
+.PHONY: sandbox test lint crd chart-readme venv control-plane images clean
 
 # The four distributions of this repository, editable: the contract, the operator (with the test
 # tools), the workload, and the dev tools (dev cluster, sandbox).
@@ -42,11 +42,15 @@ images: $(STAMP)
 	$(BIN)/python -m pytest -q -m images tests/images
 
 lint: $(STAMP)
-	$(BIN)/ruff check contract operator trainer_image tests benchmarks
+	$(BIN)/ruff check contract operator trainer_image tests benchmarks helm
 
 crd: $(STAMP)
 	$(BIN)/python -m retrain_operator.api.crd --write
 	$(BIN)/python -m retrain_operator.api.reference --write
+
+# The values table of helm/retrain-operator/README.md, from the `# --` comments of its values.yaml.
+chart-readme: $(STAMP)
+	$(BIN)/python helm/chart_readme.py --write
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache

@@ -17,7 +17,7 @@ from retrain_devcluster import processes
 
 from ..prometheus_bin import binary
 from .test_grafana_dashboard import operator_series
-from .test_helm_chart import render
+from .test_helm_chart import render, without_chart_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests/prometheus/retrain-operator-rules.yaml"
@@ -62,9 +62,11 @@ def test_the_chart_ships_no_rule_by_default():
 
 
 def test_the_manifest_is_the_chart_rule_with_its_defaults():
-    assert manifest_rule() == chart_rule(), (
-        "render it again: helm template retrain helm/retrain-operator -n retrain-system "
-        "--set prometheusRule.enabled=true -s templates/prometheusrule.yaml")
+    # Release `retrain-operator` in retrain-system, without the labels only Helm sets.
+    assert manifest_rule() == without_chart_labels(chart_rule()), (
+        "render it again: helm template retrain-operator helm/retrain-operator -n retrain-system "
+        "--set prometheusRule.enabled=true -s templates/prometheusrule.yaml, less the chart's labels")
+    assert "retrain-operator-metrics" in manifest_rule()["spec"]["groups"][0]["rules"][0]["expr"]
     assert set(rules(manifest_rule())) == ALERTS
 
 
@@ -111,8 +113,9 @@ def test_values_set_thresholds_labels_severities_and_turn_alerts_off(tmp_path: P
                    "reconcileErrors": {"window": "20m", "for": "1h"}, "operatorDown": {"for": "1m"}}}
     rule = chart_rule(values)
     assert rule["metadata"]["namespace"] == "monitoring"
-    assert rule["metadata"]["labels"] == {"app.kubernetes.io/name": "retrain-operator",
-                                          "release": "kube-prometheus-stack"}
+    assert without_chart_labels(rule)["metadata"]["labels"] == {"app.kubernetes.io/name": "retrain-operator",
+                                                                "release": "kube-prometheus-stack"}
+    assert rule["metadata"]["name"] == "retrain-operator-retrain-system"  # outside the release's namespace
     found = rules(rule)
     assert set(found) == ALERTS - {"RetrainRolloutPaused"}
     assert "[30m]" in found["RetrainRunFailed"]["expr"] and found["RetrainRunFailed"]["labels"] == {

@@ -1,18 +1,130 @@
+{{/* Names and labels as `helm create` makes them (name, fullname, chart, labels, selectorLabels), so
+that two releases in one cluster never share an object: see the chart's README, "Two releases". */}}
+
+{{/* The chart's name, or nameOverride. */}}
+{{- define "retrain-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* The release's objects' name: fullnameOverride; else the release name when it contains the chart's
+name (release `retrain-operator` gives `retrain-operator`); else `<release>-<name>`. 63 characters at most. */}}
+{{- define "retrain-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* `<chart>-<version>`, for the helm.sh/chart label. */}}
+{{- define "retrain-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* A name of parts joined by "-" (list base suffix...), 63 characters at most. A longer one keeps its
+suffixes whole and shortens the base, adding 6 hex digits of the whole name's sha256: two names that differ
+only past the cut (shard-1 and shard-10, two namespaces) stay different. */}}
+{{- define "retrain-operator.join" -}}
+{{- $whole := join "-" . }}
+{{- if le (len $whole) 63 }}
+{{- $whole }}
+{{- else }}
+{{- $hash := sha256sum $whole | trunc 6 }}
+{{- $suffix := join "-" (rest .) }}
+{{- $room := sub 63 (add (len $suffix) 8) | int }}
+{{- if gt $room 0 }}
+{{- printf "%s-%s-%s" (first . | trunc $room | trimSuffix "-") $hash $suffix }}
+{{- else }}
+{{- printf "%s-%s" ($whole | trunc 56 | trimSuffix "-") $hash }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The name of an object outside the release's namespace (cluster-scoped, or in a watched namespace):
+`<fullname>-<release namespace>[-<suffix>]` (root or list root suffix), so that two releases of the same name
+in two namespaces do not share it. */}}
+{{- define "retrain-operator.globalName" -}}
+{{- $root := . }}{{ $suffix := list }}
+{{- if kindIs "slice" . }}{{ $root = first . }}{{ $suffix = rest . }}{{ end }}
+{{- include "retrain-operator.join" (concat (list (include "retrain-operator.fullname" $root) $root.Release.Namespace) $suffix) }}
+{{- end -}}
+
+{{/* The name of an object in a namespace a value may choose (list root namespace [suffix]): in the release's
+namespace `<fullname>[-<suffix>]`, elsewhere the globalName. */}}
+{{- define "retrain-operator.nameIn" -}}
+{{- $root := index . 0 }}{{ $namespace := index . 1 }}{{ $suffix := slice . 2 -}}
+{{- if eq $namespace $root.Release.Namespace }}
+{{- include "retrain-operator.join" (concat (list (include "retrain-operator.fullname" $root)) $suffix) }}
+{{- else }}
+{{- include "retrain-operator.globalName" (concat (list $root) $suffix) }}
+{{- end }}
+{{- end -}}
+
+{{/* The labels a selector uses: stable across upgrades (a Deployment's selector cannot change). */}}
+{{- define "retrain-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "retrain-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The labels of every object (root, or list root component [extra]): selectorLabels, the version, the chart,
+who manages it, the component; then `extra` (an object's own labels), then commonLabels. One map, so a key is
+never written twice; the schema keeps the standard keys out of the others. */}}
 {{- define "retrain-operator.labels" -}}
-app.kubernetes.io/name: retrain-operator
+{{- $root := . }}{{ $component := "operator" }}{{ $extra := dict }}
+{{- if kindIs "slice" . }}
+{{- $root = index . 0 }}{{ $component = index . 1 }}
+{{- if gt (len .) 2 }}{{ $extra = index . 2 | default dict }}{{ end }}
+{{- end }}
+{{- $labels := include "retrain-operator.selectorLabels" $root | fromYaml }}
+{{- $_ := set $labels "helm.sh/chart" (include "retrain-operator.chart" $root) }}
+{{- $_ = set $labels "app.kubernetes.io/version" ($root.Chart.AppVersion | toString) }}
+{{- $_ = set $labels "app.kubernetes.io/managed-by" $root.Release.Service }}
+{{- $_ = set $labels "app.kubernetes.io/part-of" "retrain-operator" }}
+{{- $_ = set $labels "app.kubernetes.io/component" $component }}
+{{- toYaml (merge $labels $extra ($root.Values.commonLabels | default dict)) }}
 {{- end -}}
 
-{{/* A shard's Deployment (and peering) name: (list index count). */}}
+{{/* The ServiceAccount the operator runs as. */}}
+{{- define "retrain-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "retrain-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end -}}
+
+{{/* A shard's Deployment name (list root index count): `<fullname>`, or `<fullname>-shard-<i>` of several. */}}
 {{- define "retrain-operator.shardName" -}}
-{{- $index := index . 0 }}{{ $count := index . 1 -}}
-retrain-operator{{ if gt $count 1 }}-shard-{{ $index }}{{ end }}
+{{- $root := index . 0 }}{{ $index := index . 1 }}{{ $count := index . 2 -}}
+{{- if gt $count 1 }}
+{{- include "retrain-operator.join" (list (include "retrain-operator.fullname" $root) (printf "shard-%d" $index)) }}
+{{- else }}
+{{- include "retrain-operator.fullname" $root }}
+{{- end }}
 {{- end -}}
 
-{{/* A shard's labels: (list root index count); the shard label only when there are several, so that
-each Deployment selects its own pods while the metrics Service selects them all. */}}
-{{- define "retrain-operator.shardLabels" -}}
+{{/* A shard's kopf peering name (list root index count): the globalName, `-shard-<i>` of several; the
+ClusterKopfPeering (or a KopfPeering in each watched namespace) and the shard's --peering. */}}
+{{- define "retrain-operator.peeringName" -}}
 {{- $root := index . 0 }}{{ $index := index . 1 }}{{ $count := index . 2 -}}
-{{ include "retrain-operator.labels" $root }}
+{{- if gt $count 1 }}
+{{- include "retrain-operator.globalName" (list $root (printf "shard-%d" $index)) }}
+{{- else }}
+{{- include "retrain-operator.globalName" $root }}
+{{- end }}
+{{- end -}}
+
+{{/* A shard's selector (list root index count): selectorLabels, and the shard label only when there are
+several, so that each Deployment selects its own pod while the metrics Service and the
+PodDisruptionBudget select them all. */}}
+{{- define "retrain-operator.shardSelectorLabels" -}}
+{{- $root := index . 0 }}{{ $index := index . 1 }}{{ $count := index . 2 -}}
+{{ include "retrain-operator.selectorLabels" $root }}
 {{- if gt $count 1 }}
 retrain.mlops.dev/shard: {{ $index | quote }}
 {{- end }}

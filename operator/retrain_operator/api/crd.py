@@ -1,7 +1,7 @@
 """The CustomResourceDefinition, generated from `schema.py`.
 
-`python -m retrain_operator.api.crd --write` regenerates manifests/crd/ and the Helm chart's
-crds/; tests fail when a checked-in copy and the generated one differ.
+`python -m retrain_operator.api.crd --write` regenerates manifests/crd/ and the Helm chart's copy in
+files/ (which its templates/crd.yaml renders); tests fail when a checked-in copy and the generated one differ.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from retrain_contract.api import names
 from retrain_contract.api.schema import openapi_schema
 
 CRD_PATH = Path("manifests/crd") / f"{names.PLURAL}.{names.GROUP}.yaml"
-HELM_CRD_PATH = Path("helm/retrain-operator/crds") / CRD_PATH.name  # Helm installs crds/ before templates
+HELM_CRD_PATH = Path("helm/retrain-operator/files") / CRD_PATH.name  # templates/crd.yaml renders it (crds.install)
 HEADER = "# Generated from contract/retrain_contract/api/schema.py: python -m retrain_operator.api.crd --write\n"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
