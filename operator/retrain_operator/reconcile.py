@@ -20,15 +20,16 @@ from retrain_contract.api import names
 from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE, DataError, StorageError
 
-from .adapters import bulkhead, metrics, prometheus, signing
+from .adapters import bulkhead, event_posting, metrics, notifier, prometheus, signing
 from .adapters.bucket_checks import BucketChecks
 from .adapters.caches import Caches
 from .adapters.clock import Clock
 from .adapters.kube import Kube, NotOwned
+from .adapters.notifier import Notifier
 from .adapters.s3clients import fingerprint
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
 from .api.validation import problems as spec_problems
-from .core import analysis, apply_errors, event_records, routes, serving
+from .core import analysis, apply_errors, routes, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MAX_REQUEUE, MIN_REQUEUE, Event, Plan, PolicyState, Settings, decide
 from .core.in_flight import storage_in_use
@@ -51,6 +52,7 @@ class Context:
     caches: Caches | None = None  # the informers behind ctx.kube's reads (a CachedKube), started by handlers
     instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
     shard: Shard = field(default_factory=Shard)  # the policies this replica reconciles (handlers' filters)
+    notifier: Notifier | None = None  # delivers spec.notify's notifications (started by handlers)
 
 
 def _state(body: dict[str, Any]) -> PolicyState:
@@ -79,6 +81,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
     secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
     credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
     public_key, signing_problem = await _signing_keys(ctx, policy, spec)
+    notify_problems = await notifier.webhook_problems(ctx.kube, policy.namespace, spec.notify)
     storage = None
     if credentials is not None:
         # In the endpoint's bulkhead, with a deadline: a silent endpoint delays this policy only.
@@ -109,7 +112,7 @@ async def _observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicyS
                                    canary=canary if serving.owned_by(canary, policy.uid) else None,
                                    route=route, route_missing=missing)
     return Observed(spec=spec, dependency_problem=problem, jobs=views, drift_jobs=drift_views,
-                    serving=serving_view), storage
+                    serving=serving_view, notify_problems=notify_problems), storage
 
 
 def _read_route(ctx: Context, policy: PolicyState, spec: PolicySpec) -> tuple[dict[str, Any] | None, bool]:
@@ -291,28 +294,6 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
     return None
 
 
-def _post_events(ctx: Context, body: dict[str, Any], before: dict[str, Any], events: list[Event]) -> None:
-    """Post each Event once (at least once across crashes); a refusal that no retry can fix is only logged.
-
-    An unavailable API server (5xx, 429, no answer) raises: the status is then not written either, and
-    the next reconcile posts the same Events again."""
-    meta = body["metadata"]
-    key = event_records.decision_key(meta.get("uid", ""), before)
-    for event in events:
-        level = logging.WARNING if event.type == "Warning" else logging.INFO
-        log.log(level, "%s/%s %s: %s", meta["namespace"], meta["name"], event.reason, event.message)
-        record = event_records.event_object(body, key, event.type, event.reason, event.message, ctx.clock.now(),
-                                            ctx.instance)
-        try:
-            ctx.kube.post_event(record)
-        except ApiException as error:
-            if error.status in (400, 403, 404, 422):
-                log.error("%s/%s: the API server refused Event %s (%s %s)", meta["namespace"], meta["name"],
-                          event.reason, error.status, error.reason)
-                continue
-            raise
-
-
 async def _decide(ctx: Context, policy: PolicyState, observed: Observed,
                   storage: PolicyStorage | None) -> tuple[Plan, Observed]:
     """Decide, gathering the facts each decision asks for (at most three rounds)."""
@@ -375,10 +356,15 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         events.append(Event("Warning", failure.reason, apply_errors.describe(entry)))
 
     # Events first: a crash before the status write repeats this decision, and its Events keep their names.
-    await asyncio.to_thread(_post_events, ctx, body, before, events)
+    notifiers = observed.spec.notify if observed.spec is not None else ()
+    owed = await asyncio.to_thread(event_posting.post_events, ctx.kube, body, before, events, ctx.clock.now(),
+                                   ctx.instance, notifiers, status)
+    if owed and ctx.notifier is not None:
+        ctx.notifier.submit(owed)  # never waits: delivery is the notifier's, off this reconcile's path
     if status != before:
         await asyncio.to_thread(ctx.kube.write_policy_status, namespace, name, status)
     metrics.record(namespace, name, status, plan.outcomes)
+    metrics.notifiers(namespace, name, (n.name for n in notifiers))
     if plan.prune_versions and storage is not None:
         try:
             await _storage_read(storage, storage.prune, list(plan.prune_versions))
