@@ -19,12 +19,15 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     import prometheus_client
 
+    from retrain_contract.api import names
+
     from . import handlers
     from .adapters.bucket_checks import BucketChecks
     from .adapters.cached_kube import CachedKube
     from .adapters.caches import Caches
     from .adapters.clock import FileClock, SystemClock
     from .adapters.kube import load_api_client
+    from .adapters.notifier import Notifier
     from .core.decide import Settings
     from .reconcile import Context
 
@@ -33,15 +36,20 @@ def _run(args: argparse.Namespace) -> int:
     # The informers' long watches on a client of their own: they would hold the reconciles' pooled connections.
     caches = Caches(load_api_client(args.kubeconfig), namespaces, shard=args.shard)
     handlers.HEAP_TRIM_INTERVAL = args.heap_trim_interval
+    kube = CachedKube(api_client, caches)
+    clock = FileClock(Path(args.clock_file)) if args.clock_file else SystemClock()
+    instance = os.environ.get("HOSTNAME") or names.MANAGED_BY  # the Events' reportingInstance
     handlers.CONTEXT = Context(
-        kube=CachedKube(api_client, caches),
-        clock=FileClock(Path(args.clock_file)) if args.clock_file else SystemClock(),
+        kube=kube,
+        clock=clock,
         settings=Settings(default_image=args.trainer_image, serving_grace=args.serving_grace,
                           verify_interval=args.verify_interval),
         max_requeue=args.max_requeue,
         bucket_checks=BucketChecks(resync=args.storage_resync),
         caches=caches,
         shard=args.shard,
+        instance=instance,
+        notifier=Notifier(kube, clock, shard=args.shard, namespaces=namespaces, instance=instance),
     )
     if args.metrics_port:
         prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)

@@ -11,6 +11,7 @@ from .adapters.bucket_checks import BucketChecks
 from .adapters.caches import Caches
 from .adapters.clock import Clock
 from .adapters.kube import Kube
+from .adapters.notifier import Notifier
 from .core.decide import MAX_REQUEUE, Settings
 from .core.sharding import Shard
 
@@ -25,5 +26,6 @@ class Context:
     caches: Caches | None = None  # the informers behind ctx.kube's reads (a CachedKube), started by handlers
     instance: str = field(default_factory=lambda: os.environ.get("HOSTNAME") or names.MANAGED_BY)  # Event source
     shard: Shard = field(default_factory=Shard)  # the policies this replica reconciles (handlers' filters)
+    notifier: Notifier | None = None  # delivers spec.notify's notifications (started by handlers)
 
 

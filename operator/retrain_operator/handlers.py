@@ -98,6 +98,20 @@ async def start_heap_trim(**_: Any) -> None:
     _trimming = asyncio.create_task(heap_trim.keep_trimming(HEAP_TRIM_INTERVAL))
 
 
+@kopf.on.startup()
+async def start_notifier(**_: Any) -> None:
+    """spec.notify's deliveries; the sweep of what earlier operators left pending waits for the caches."""
+    assert CONTEXT is not None, "retrain_operator.handlers.CONTEXT must be set before kopf starts"
+    if CONTEXT.notifier is not None:
+        CONTEXT.notifier.start(ready=_caches_listed)
+
+
+@kopf.on.cleanup()
+async def stop_notifier(**_: Any) -> None:
+    if CONTEXT is not None and CONTEXT.notifier is not None:
+        await CONTEXT.notifier.stop()
+
+
 @kopf.on.cleanup()
 async def stop_heap_trim(**_: Any) -> None:
     if _trimming is not None:

@@ -13,7 +13,7 @@ from kubernetes.client.rest import ApiException
 from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE
 
-from .adapters import bulkhead, signing
+from .adapters import bulkhead, notifier, signing
 from .adapters.s3clients import fingerprint
 from .adapters.storage import PolicyStorage, client_for, credentials_from_secret, recorded_uris, storage_endpoint
 from .api.validation import problems as spec_problems
@@ -42,6 +42,7 @@ async def observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicySt
     secret = await asyncio.to_thread(ctx.kube.read_secret, policy.namespace, spec.storage.credentials.name)
     credentials, problem = credentials_from_secret(spec, secret, policy.namespace)
     public_key, signing_problem = await _signing_keys(ctx, policy, spec)
+    notify_problems = await notifier.webhook_problems(ctx.kube, policy.namespace, spec.notify)
     storage = None
     if credentials is not None:
         # In the endpoint's bulkhead, with a deadline: a silent endpoint delays this policy only.
@@ -72,7 +73,7 @@ async def observe(ctx: Context, policy: PolicyState) -> tuple[Observed, PolicySt
                                    canary=canary if serving.owned_by(canary, policy.uid) else None,
                                    route=route, route_missing=missing)
     return Observed(spec=spec, dependency_problem=problem, jobs=views, drift_jobs=drift_views,
-                    serving=serving_view), storage
+                    serving=serving_view, notify_problems=notify_problems), storage
 
 
 async def _pod_problems(ctx: Context, namespace: str, jobs: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:

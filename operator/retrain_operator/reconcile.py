@@ -17,11 +17,11 @@ from kubernetes.client.rest import ApiException
 from retrain_contract.api.spec import PolicySpec
 from retrain_contract.artifacts.errors import STORAGE_UNREACHABLE, DataError, StorageError
 
-from .adapters import bulkhead, metrics, prometheus
+from .adapters import bulkhead, event_posting, metrics, prometheus
 from .adapters.kube import NotOwned
 from .adapters.storage import PolicyStorage, storage_endpoint
 from .context import Context
-from .core import analysis, apply_errors, event_records, routes, serving
+from .core import analysis, apply_errors, routes, serving
 from .core.apply_errors import ApplyFailure
 from .core.decide import MIN_REQUEUE, Event, Plan, PolicyState, decide
 from .core.observed import ArtifactOutcome, DriftOutcome, MetricsView, Observed
@@ -197,28 +197,6 @@ def _apply_serving(ctx: Context, policy: PolicyState, plan: ServingPlan, observe
     return None
 
 
-def _post_events(ctx: Context, body: dict[str, Any], before: dict[str, Any], events: list[Event]) -> None:
-    """Post each Event once (at least once across crashes); a refusal that no retry can fix is only logged.
-
-    An unavailable API server (5xx, 429, no answer) raises: the status is then not written either, and
-    the next reconcile posts the same Events again."""
-    meta = body["metadata"]
-    key = event_records.decision_key(meta.get("uid", ""), before)
-    for event in events:
-        level = logging.WARNING if event.type == "Warning" else logging.INFO
-        log.log(level, "%s/%s %s: %s", meta["namespace"], meta["name"], event.reason, event.message)
-        record = event_records.event_object(body, key, event.type, event.reason, event.message, ctx.clock.now(),
-                                            ctx.instance)
-        try:
-            ctx.kube.post_event(record)
-        except ApiException as error:
-            if error.status in (400, 403, 404, 422):
-                log.error("%s/%s: the API server refused Event %s (%s %s)", meta["namespace"], meta["name"],
-                          event.reason, error.status, error.reason)
-                continue
-            raise
-
-
 async def _decide(ctx: Context, policy: PolicyState, observed: Observed,
                   storage: PolicyStorage | None) -> tuple[Plan, Observed]:
     """Decide, gathering the facts each decision asks for (at most three rounds)."""
@@ -281,10 +259,15 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float:
         events.append(Event("Warning", failure.reason, apply_errors.describe(entry)))
 
     # Events first: a crash before the status write repeats this decision, and its Events keep their names.
-    await asyncio.to_thread(_post_events, ctx, body, before, events)
+    notifiers = observed.spec.notify if observed.spec is not None else ()
+    owed = await asyncio.to_thread(event_posting.post_events, ctx.kube, body, before, events, ctx.clock.now(),
+                                   ctx.instance, notifiers, status)
+    if owed and ctx.notifier is not None:
+        ctx.notifier.submit(owed)  # never waits: delivery is the notifier's, off this reconcile's path
     if status != before:
         await asyncio.to_thread(ctx.kube.write_policy_status, namespace, name, status)
     metrics.record(namespace, name, status, plan.outcomes)
+    metrics.notifiers(namespace, name, (n.name for n in notifiers))
     if plan.prune_versions and storage is not None:
         try:
             await _storage_read(storage, storage.prune, list(plan.prune_versions))

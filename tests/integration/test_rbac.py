@@ -4,7 +4,7 @@ informers hold, kept for when they cannot answer), and nothing is a wildcard.
 
 The scenario covers each kind of request the operator makes: training Jobs, the Secret, Events,
 status, serving Deployments and Services, a canary rollout analysed through the pod proxy on a
-Gateway API HTTPRoute, and an Istio VirtualService."""
+Gateway API HTTPRoute, an Istio VirtualService, and a notification (its Event listed and relabelled)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from retrain_devcluster import rbac
 from retrain_operator.core import serving
 from retrain_sandbox.traffic import Traffic
 
+from ..webhook_receiver import WebhookReceiver
 from .conftest import Scenario
 from .test_canary_rollout import ROWS, http_route, rollout_ended, serve_v1, train_v2
 
@@ -61,17 +62,27 @@ def test_the_operator_needs_exactly_the_shipped_rules(scenario: Scenario):
     scenario.cluster.wait(lambda: core.read_namespaced_service(service, scenario.namespace).spec.selector == selector,
                           60, "the operator to restore the Service's selector")
 
-    # An Istio VirtualService gets its weights too.
+    # An Istio VirtualService gets its weights too; its policy notifies a webhook (the Event is relabelled).
+    receiver = WebhookReceiver().start()
+    core.create_namespaced_secret(scenario.namespace, {"metadata": {"name": "hook"},
+                                                       "stringData": {"url": receiver.url("/hook")}})
     scenario.cluster.custom.create_namespaced_custom_object(
         "networking.istio.io", "v1", scenario.namespace, "virtualservices", {
             "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "mesh"},
             "spec": {"hosts": ["mesh"], "http": [{"route": [{"destination": {"host": "mesh-model-stable"}}]}]}})
     scenario.cluster.apply_policy(scenario.namespace, "mesh", scenario.policy_spec(
-        serving={"replicas": 1, "router": {"type": "istio", "virtualService": "mesh"}}),
+        serving={"replicas": 1, "router": {"type": "istio", "virtualService": "mesh"}},
+        notify=[{"name": "ops", "urlSecret": {"name": "hook"}, "categories": ["run"]}]),
         annotations={names.ANNOTATION_TRIGGER: "1"})
     scenario.cluster.wait(lambda: (scenario.cluster.custom.get_namespaced_custom_object(
         "networking.istio.io", "v1", scenario.namespace, "virtualservices", "mesh")["spec"]["http"][0]["route"][0]
         .get("weight")) == 100, 90, "the VirtualService weights")
+    try:
+        scenario.cluster.wait(lambda: any("notify-result" in str(e["metadata"].get("annotations")) for e in
+                                          scenario.cluster.events(scenario.namespace, "mesh")), 30,
+                              "a notification's Event to be closed")
+    finally:
+        receiver.stop()
 
     records = [record for record in scenario.cluster.operator_requests() if record.resource]
     # The authorizer itself refused nothing (a 403 from admission, e.g. an Event posted into a namespace a

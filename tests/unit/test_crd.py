@@ -117,7 +117,19 @@ ITEM_DEFAULTS = {
         ["properties"]["relative"]["default"],
         lambda: PolicySpec.from_dict({**MINIMAL, "promotion": {"gates": {"compare": [{"metric": "accuracy"}]}}})
         .gates.compare[0].relative),
+    **{f"notify[].{path}": (
+        lambda path=path: _item_default(spec_schema()["properties"]["notify"]["items"], path),
+        lambda read=read: read(PolicySpec.from_dict({**MINIMAL, "notify": [{"name": "ops", "urlSecret": {
+            "name": "hook"}}]}).notify[0]))
+       for path, read in {"type": lambda n: n.type, "minSeverity": lambda n: n.min_severity,
+                          "urlSecret.key": lambda n: n.url.key}.items()},
 }
+
+
+def _item_default(node: dict, path: str):
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node["default"]
 
 
 def _drift():

@@ -52,6 +52,8 @@ def exposition() -> str:
         [RunStarted("drift"), RunFinished("drift", "failed", 30.0), RunSkipped("drift"), DriftChecked("drift"),
          RolloutEnded("Aborted")])
     operator_metrics.reconciled(labels["namespace"], labels["policy"])
+    operator_metrics.notifiers(labels["namespace"], labels["policy"], ["ops"])
+    operator_metrics.notified(labels["namespace"], labels["policy"], "ops", "retried")
     operator_metrics.RECONCILE_ERRORS.labels(**labels).inc()
     served = ServingMetrics("v1", policy="churn")
     served.request(200, 0.01)

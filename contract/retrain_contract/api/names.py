@@ -53,3 +53,8 @@ OPERATOR_LABELS = (LABEL_MANAGED_BY,)
 JOB_CONTROLLER_LABEL_PREFIXES = ("batch.kubernetes.io/",)
 JOB_CONTROLLER_LABELS = ("job-name", "controller-uid")
 MODEL_SERVER_LABELS = ("app.kubernetes.io/name", "pod-template-hash")
+
+# spec.notify (docs/notifications.md): what a notifier may be sent (`categories`), and the formats it speaks.
+NOTIFY_CATEGORIES = ("run", "gate", "drift", "rollout", "undo", "serving", "problem")
+NOTIFY_TYPES = ("json", "slack")
+SEVERITIES = ("Normal", "Warning")  # Kubernetes Event types, least first

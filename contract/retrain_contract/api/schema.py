@@ -777,6 +777,39 @@ def signing_schema() -> Schema:
     }, required=["publicKeySecret"])
 
 
+def notify_schema() -> Schema:
+    categories = ", ".join(names.NOTIFY_CATEGORIES)
+    notifier = _obj("A webhook the policy's outcomes are sent to (docs/notifications.md).", {
+        "name": _str("Name of the notifier, as logs, metrics and Events say it (they never show the URL).",
+                     pattern=DNS_LABEL, maxLength=63),
+        "type": _str("json: the operator's JSON document; slack: Slack's incoming-webhook format (Mattermost and "
+                     "Rocket.Chat take it too).", enum=list(names.NOTIFY_TYPES), default="json"),
+        "urlSecret": _obj("The Secret (same namespace) holding the webhook URL: a URL is a credential, so it is "
+                          "never in the spec.", {
+            "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+            "key": _str("Key in the Secret holding the URL (http or https).", default="url", pattern=SECRET_KEY,
+                        maxLength=253),
+        }, required=["name"]),
+        "headersSecret": _obj("A Secret (same namespace) whose every key is an HTTP header sent with each request, "
+                              "its value the header's (e.g. Authorization: Bearer ...).", {
+            "name": _str("Secret name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        }, required=["name"]),
+        "categories": {"type": "array", "minItems": 1, "maxItems": len(names.NOTIFY_CATEGORIES),
+               "x-kubernetes-list-type": "set", "items": {"type": "string", "enum": list(names.NOTIFY_CATEGORIES)},
+               "description": f"What is sent, of {categories}; default: all of them."},
+        "minSeverity": _str("Normal: every outcome; Warning: only those that went wrong or wait for a person.",
+                            enum=list(names.SEVERITIES), default="Normal"),
+    }, required=["name", "urlSecret"], **{"x-kubernetes-validations": [
+        {"rule": "!has(self.headersSecret) || self.headersSecret.name != self.urlSecret.name",
+         "message": "notify: headersSecret must be another Secret than urlSecret (each of its keys is sent as a "
+                    "header)"},
+    ]})
+    return {"type": "array", "maxItems": 16, "items": notifier, "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "description": "Webhooks that receive the policy's run, gate, drift, rollout and undo outcomes, with "
+                           "retries; generic JSON or Slack-compatible."}
+
+
 def spec_schema() -> Schema:
     incremental = _cel_list(_names(incremental=True))
     return _obj("The desired retraining behaviour.", {
@@ -788,6 +821,7 @@ def spec_schema() -> Schema:
         "promotion": promotion_schema(),
         "serving": serving_schema(),
         "signing": signing_schema(),
+        "notify": notify_schema(),
         "historyLimit": _int("Model versions kept in status and in S3.", minimum=1, maximum=100, default=10),
         "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [

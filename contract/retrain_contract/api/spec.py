@@ -13,6 +13,8 @@ from typing import Any
 
 import durationpy
 
+from . import names
+
 Json = dict[str, Any]
 
 
@@ -90,6 +92,32 @@ class SigningSpec:
             public_key=SecretKeyRef(name=str(public["name"]), key=str(public.get("key", "public.pem"))),
             private_key=SecretKeyRef(name=str(private["name"]), key=str(private.get("key", "private.pem")))
             if private else None,
+        )
+
+
+@dataclass(frozen=True)
+class NotifierSpec:
+    """A webhook that receives the policy's outcomes (docs/notifications.md). Its URL is read from a
+    Secret only: a webhook URL is a credential (Slack's are), so neither the spec nor status holds it."""
+
+    name: str
+    url: SecretKeyRef
+    type: str = "json"  # json | slack
+    headers_secret: str | None = None  # a Secret whose keys are sent as HTTP headers
+    categories: tuple[str, ...] = names.NOTIFY_CATEGORIES  # what it is sent; absent in the spec: everything
+    min_severity: str = "Normal"  # Normal: everything; Warning: only what went wrong or needs a person
+
+    @classmethod
+    def from_dict(cls, notifier: Json) -> NotifierSpec:
+        url = notifier["urlSecret"]
+        headers = notifier.get("headersSecret")
+        return cls(
+            name=str(notifier["name"]),
+            url=SecretKeyRef(name=str(url["name"]), key=str(url.get("key", "url"))),
+            type=str(notifier.get("type", "json")),
+            headers_secret=str(headers["name"]) if headers else None,
+            categories=tuple(str(c) for c in notifier.get("categories") or names.NOTIFY_CATEGORIES),
+            min_severity=str(notifier.get("minSeverity", "Normal")),
         )
 
 
@@ -372,6 +400,7 @@ class PolicySpec:
     canary: CanarySpec | None = None
     serving: ServingSpec | None = None
     signing: SigningSpec | None = None
+    notify: tuple[NotifierSpec, ...] = ()
     history_limit: int = 10
     suspend: bool = False
 
@@ -486,6 +515,7 @@ class PolicySpec:
             if (spec.get("promotion") or {}).get("canary") else None,
             serving=ServingSpec.from_dict(spec["serving"]) if spec.get("serving") is not None else None,
             signing=SigningSpec.from_dict(spec["signing"]) if spec.get("signing") else None,
+            notify=tuple(NotifierSpec.from_dict(n) for n in spec.get("notify") or ()),
             history_limit=int(spec.get("historyLimit", 10)),
             suspend=bool(spec.get("suspend", False)),
         )

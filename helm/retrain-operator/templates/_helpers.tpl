@@ -156,10 +156,11 @@ retrain.mlops.dev/shard: {{ $index | quote }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
-# Events on the policies.
+# Events on the policies; with spec.notify they are the notifications' outbox: those still owed are
+# listed by label (after a restart), and each is relabelled once delivered (docs/notifications.md).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list, patch]
 # Model serving: the stable and canary Deployments and their Services.
 - apiGroups: [apps]
   resources: [deployments]

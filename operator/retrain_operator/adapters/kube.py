@@ -79,6 +79,25 @@ class Kube:
             raise
         return True
 
+    def list_events(self, namespace: str | None, label_selector: str) -> list[Json]:
+        """Events with these labels (the notifications still owed: core/notifications/outbox.py)."""
+        if namespace:
+            result = self.core.list_namespaced_event(namespace, label_selector=label_selector, _preload_content=False)
+        else:
+            result = self.core.list_event_for_all_namespaces(label_selector=label_selector, _preload_content=False)
+        return list(_json(result).get("items") or [])
+
+    def patch_event(self, namespace: str, name: str, patch: Json) -> bool:
+        """Merge-patch one of the operator's Events; False when it is gone (expired, or its namespace deleted)."""
+        try:
+            self.core.patch_namespaced_event(name, namespace, patch, _content_type="application/merge-patch+json",
+                                             _preload_content=False)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def list_jobs(self, namespace: str, policy: str) -> list[Json]:
         selector = f"{names.LABEL_POLICY}={kubenames.policy_label(policy)},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         result = _json(self.batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))

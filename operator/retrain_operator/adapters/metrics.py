@@ -74,10 +74,14 @@ ROLLOUT_PAUSED = Gauge(
 ROLLOUTS = Counter(
     "retrain_rollouts_total", "Canary rollouts ended, by outcome (Succeeded, RolledBack, Aborted)",
     ["namespace", "policy", "outcome"])
+NOTIFICATIONS = Counter(
+    "retrain_notifications_total", "Webhook notifications by result: sent, failed (given up), retried (an attempt "
+    "that will be tried again)", ["namespace", "policy", "notifier", "result"])
 
 RUN_OUTCOMES = ("succeeded", "failed", "rejected")
 DRIFT_RESULTS = ("drift", "no_drift", "insufficient_data", "failed")
 ROLLOUT_OUTCOMES = (rollout.SUCCEEDED, rollout.ROLLED_BACK, rollout.ABORTED)
+NOTIFY_RESULTS = ("sent", "failed", "retried")
 PHASES = ("Pending", "Training", "RollingOut", "Ready", "Degraded", "Blocked", "Invalid", "Suspended")
 # Features with a gauge, per policy: a feature that leaves the top of a later check loses its series.
 _features: dict[tuple[str, str], set[str]] = {}
@@ -128,6 +132,17 @@ def reconciled(namespace: str, policy: str) -> None:
     """A reconcile finished; its error counter exists from now on (at 0), so the first error shows."""
     RECONCILES.labels(namespace=namespace, policy=policy).inc()
     RECONCILE_ERRORS.labels(namespace=namespace, policy=policy)
+
+
+def notifiers(namespace: str, policy: str, names: Iterable[str]) -> None:
+    """The policy's notifiers' counters exist from now on (at 0), so the first failure shows."""
+    for name in names:
+        for result in NOTIFY_RESULTS:
+            NOTIFICATIONS.labels(namespace=namespace, policy=policy, notifier=name, result=result)
+
+
+def notified(namespace: str, policy: str, notifier: str, result: str) -> None:
+    NOTIFICATIONS.labels(namespace=namespace, policy=policy, notifier=notifier, result=result).inc()
 
 
 def _finished_from_zero(labels: dict[str, str], trigger: str) -> None:

@@ -21,6 +21,9 @@ PROGRESSING = "Progressing"  # a canary rollout is under way
 # The API server refuses a write the operator needs (core/apply_errors.py). Present from the first
 # refusal on: True with the refusal's reason while one is outstanding, then False (`Accepted`).
 STALLED = "Stalled"
+# With spec.notify: whether every notifier's Secrets give a webhook (core/decision/notifiers.py). Never
+# part of Ready: a webhook that cannot be reached stops no training and no rollout.
+NOTIFIERS_READY = "NotifiersReady"
 
 
 def set_condition(

@@ -172,3 +172,5 @@ class Observed:
     metrics: MetricsView | None = None
     # The current model's artifacts re-read at its recorded URI (the scheduled re-verification).
     current_artifacts: ArtifactOutcome | None = None
+    # spec.notify's notifiers whose Secrets give no webhook: (reason, message) each.
+    notify_problems: tuple[tuple[str, str], ...] = ()

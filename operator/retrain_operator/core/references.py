@@ -36,6 +36,12 @@ def references(namespace: str, spec: Mapping[str, Any] | None) -> frozenset[Ref]
         for field in ("publicKeySecret", "privateKeySecret"):
             if name := _name(signing.get(field)):
                 found.add(Ref(SECRET, namespace, name))
+    notify = spec.get("notify")
+    for notifier in notify if isinstance(notify, list) else ():
+        if isinstance(notifier, Mapping):  # the webhook URL, and the headers (both read at each delivery)
+            for field in ("urlSecret", "headersSecret"):
+                if name := _name(notifier.get(field)):
+                    found.add(Ref(SECRET, namespace, name))
     serving = spec.get("serving")
     router = serving.get("router") if isinstance(serving, Mapping) else None
     if isinstance(router, Mapping):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import conditions as cond
 from .. import promotion
-from . import drift, record, run, serve, trigger, verify
+from . import drift, notifiers, record, run, serve, trigger, verify
 from .round import Round
 
 PHASE_PENDING = "Pending"
@@ -91,6 +91,7 @@ def summarise(r: Round) -> None:
     record.condition(r)
     _ready(r, unavailable, changed)
     serve.condition(r)
+    notifiers.condition(r)
     r.status.phase, r.status.message = _phase(r, unavailable, changed)
     if problem := serve.route_problem(r):
         r.status.message = f"{r.status.message}; {problem}"
