@@ -290,7 +290,7 @@ def breaks(message: str, field: str) -> Callable[[Callable[[Json], None]], Calla
     return register
 
 
-@breaks("strategy incremental needs an estimator with partial_fit or warm_start", "spec")
+@breaks("strategy incremental needs an estimator with partial_fit, warm_start or a booster to continue", "spec")
 def _incremental_without_partial_fit(spec: Json) -> None:
     spec["model"]["estimator"] = "KNeighborsClassifier"
     spec["training"]["strategy"] = "incremental"

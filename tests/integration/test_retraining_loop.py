@@ -18,6 +18,7 @@ from retrain_contract.artifacts.store import ArtifactStore
 from retrain_operator.core.conditions import get_condition
 from retrain_operator.core.timeutil import to_rfc3339
 from retrain_sandbox import dataset
+from retrain_trainer import accelerator
 
 from .conftest import Scenario
 
@@ -38,7 +39,10 @@ def reasons(scenario: Scenario, name: str) -> list[str]:
 
 def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario):
     scenario.load_history()
-    scenario.cluster.apply_policy(scenario.namespace, "churn", scenario.policy_spec(training=GPU_TRAINING),
+    # XGBoost, so that the GPU limit decides its device (cuda only where nvidia-smi lists a GPU).
+    xgboost = {"estimator": "XGBClassifier", "params": {"n_estimators": 30, "random_state": 0}}
+    scenario.cluster.apply_policy(scenario.namespace, "churn",
+                                  scenario.policy_spec(model=xgboost, training=GPU_TRAINING),
                                   annotations={names.ANNOTATION_TRIGGER: "2026-11-24T10:00:00Z"})
 
     # One Job, with the spec the policy asked for.
@@ -64,6 +68,13 @@ def test_manual_trigger_trains_verifies_and_records_a_version(scenario: Scenario
     assert manifest is not None and manifest["version"] == "v1"
     assert store.verify(prefix, manifest) == []
     assert {"model.joblib", "metrics.json"} <= set(manifest["files"])
+    run_config = json.loads(next(e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+                                 if e["name"] == names.ENV_RUN_CONFIG))
+    assert run_config["training"]["gpus"] == 1  # the GPU limit reaches the trainer
+    gpu_here = accelerator.detect() == "cuda"
+    assert manifest["training"]["device"] == ("cuda" if gpu_here else "cpu"), manifest["training"]
+    assert ("nvidia-smi lists one" if gpu_here else "asks for 1 GPU(s) but nvidia-smi lists none") in \
+        manifest["training"]["deviceReason"]
     assert status["currentModel"]["uri"] == f"s3://{scenario.model_bucket}/{prefix}"
 
     # `kubectl get retrainpolicies` shows it, with the printer columns filled in.

@@ -40,6 +40,28 @@ def test_the_sandbox_plays_drift_retraining_canary_and_rollback_and_stops_everyt
     assert processes.mentioning(str(workdir)) == []  # SeaweedFS, model servers, Jobs: all stopped
 
 
+@pytest.mark.timeout(480)
+def test_the_sandbox_with_xgboost_continues_boosting_from_the_parent_and_promotes_it(tmp_path: Path):
+    """Issue 17's story: XGBClassifier trains, drift retrains it incrementally from v1, the canary promotes v2."""
+    workdir = tmp_path / "sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
+    result = subprocess.run([str(BIN / "retrain-sandbox"), "--estimator", "XGBClassifier", "--workdir", str(workdir)],
+                            capture_output=True, text=True, timeout=450, env=env)
+    output = result.stdout
+    print(output)
+    assert result.returncode == 0, output[-4000:] + result.stderr[-4000:]
+    assert "(XGBClassifier, incremental strategy," in output and output.rstrip().endswith("done.")
+    assert "DriftDetected: drift check" in output and "v2 started by drift" in output
+    assert "canary v2 at 50%" in output and "ModelPromoted: v2 serves all traffic" in output
+    summary = output[output.index("7. summary"):]
+    rows = {line.split()[0]: line.split() for line in summary.splitlines()[1:4] if line.strip().startswith("v")}
+    assert rows["v2"][2] == "v1" and rows["v2"][-1] == "serving"  # PARENT v1
+    # v2's manifest: 40 trees of v1's and 40 new ones, on the CPU here, and a verified ONNX twin
+    assert "v2: XGBClassifier, strategy incremental, continued from v1 (80 trees in all), trained on cpu; " \
+           "model.onnx verified on " in summary
+    assert processes.mentioning(str(workdir)) == []
+
+
 def test_a_terminated_sandbox_still_stops_everything_it_started(tmp_path: Path):
     """SIGTERM (a closed terminal, `timeout`, a CI runner) cleans up as Ctrl-C does."""
     workdir = tmp_path / "sandbox"

@@ -99,6 +99,35 @@ def test_incremental_training_continues_from_the_parent(seaweed, s3, bucket):
     assert manifests["v2"]["parentVersion"] == "v1"
 
 
+def test_xgboost_continues_its_parents_booster_and_ships_a_verified_onnx_model(seaweed, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="history/a.parquet", Body=dataset.to_parquet(dataset.churn_table(2000, 1)))
+    model = {"estimator": "XGBClassifier", "params": {"n_estimators": 20, "max_depth": 3, "random_state": 0}}
+    assert train(seaweed, config(bucket, model=model)).returncode == 0
+    s3.put_object(Bucket=bucket, Key="incoming/c.csv", Body=dataset.to_csv(dataset.churn_table(600, 4)))
+    result = train(seaweed, config(bucket, "v2", "v1", model=model,
+                                   training={"strategy": "incremental", "replayFraction": 0.5}))
+    assert result.returncode == 0, result.stderr
+    store = ArtifactStore(s3, bucket)
+    manifests = {v: store.read_manifest(prefix(v)) for v in ("v1", "v2")}
+    for version, manifest in manifests.items():
+        assert store.verify(prefix(version), manifest) == []  # model.onnx's checksum too
+        assert manifest["model"]["format"] == "sklearn-joblib" and manifest["model"]["classes"] == ["no", "yes"]
+        onnx = manifest["model"]["onnx"]
+        assert onnx["verified"] is True, onnx
+        assert onnx["labelsIdentical"] is True and "model.onnx" in manifest["files"]
+        assert onnx["maxProbabilityDifference"] <= onnx["tolerance"] == 1e-4
+        assert manifest["training"]["device"] == "cpu" and "no GPU" in manifest["training"]["deviceReason"]
+        assert manifest["libraries"]["xgboost"] and manifest["training"]["phases"]["onnxSeconds"] >= 0
+    assert manifests["v1"]["training"]["trees"] == 20 and manifests["v2"]["training"]["trees"] == 40
+    assert manifests["v2"]["training"]["continuedFrom"] == "v1"
+    boosters = {v: joblib.load(io.BytesIO(store.load_verified(prefix(v), m, "model.joblib")))
+                .named_steps["estimator"].get_booster().get_dump() for v, m in manifests.items()}
+    assert boosters["v2"][:20] == boosters["v1"]  # the parent's trees, unchanged, then 20 new ones
+    # The champion is measured as it was (v1), not as the continued copy.
+    comparison = manifests["v2"]["evaluation"]["comparison"]
+    assert comparison["rows"] > 0 and comparison["champion"] != comparison["challenger"]
+
+
 def test_window_training_forgets_what_it_should(seaweed, s3, bucket):
     # Old data follows the opposite label rule (concept drift); the last day follows the current one.
     old = dataset.churn_table(3000, 5, start=START, flip=True)

@@ -51,6 +51,8 @@ class RunConfig:
     digest: str = ""  # config_digest of the configuration as received
     # The environment variable holding the PEM private key to sign manifest.json with; None: do not sign.
     signing_key_env: str | None = None
+    # GPUs the policy gives the Job (training.resources.limits nvidia.com/gpu): XGBoost uses one when seen.
+    gpus: int = 0
 
     @property
     def output_prefix(self) -> str:
@@ -104,6 +106,7 @@ def _parse(raw: Fields) -> RunConfig:
         parent_uri=raw.parsed("parentUri", _s3_uri, None) if parent_version else None,
         digest=config_digest(raw.raw),
         signing_key_env=_signing_key_env(raw),
+        gpus=training.integer("gpus", 0, low=0),
     )
     if config.strategy not in STRATEGIES:
         raise training.error("strategy", f"unknown strategy {config.strategy!r}; allowed: {', '.join(STRATEGIES)}")

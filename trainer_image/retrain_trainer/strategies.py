@@ -15,10 +15,11 @@ import pandas as pd
 from retrain_contract.api.estimators import ESTIMATORS
 from retrain_contract.artifacts.errors import DataError
 
+from . import boosting
 from .config import RunConfig
 from .dataset import MODIFIED_COLUMN, OBJECT_COLUMN
 from .errors import ConfigError
-from .model import ESTIMATOR_STEP
+from .model import ESTIMATOR_STEP, PREPARE_STEP, categorical_fit_kwargs
 
 
 @dataclass
@@ -68,7 +69,7 @@ def select_window(frame: pd.DataFrame, timestamp_column: str | None, window_seco
                             "windowEnd": str(newest)})
 
 
-def continue_from(parent: Any, config: RunConfig) -> Any:
+def continue_from(parent: Any, config: RunConfig, device: boosting.Device | None = None) -> Any:
     """Make the parent's estimator ready to continue: more trees / iterations, reuse its state."""
     estimator = parent.named_steps[ESTIMATOR_STEP]
     info = ESTIMATORS[config.estimator]
@@ -86,6 +87,11 @@ def continue_from(parent: Any, config: RunConfig) -> Any:
             step = int(config.params.get(growing, type(estimator)().get_params()[growing]))
             extra[growing] = int(params[growing]) + step
         estimator.set_params(**extra)
+    elif info.incremental == "boosting":
+        # The continuation adds the policy's n_estimators trees (boosting.continue_kwargs), on this
+        # run's device; the policy's other params apply to the new trees.
+        own = boosting.construction_params(config.estimator, device or boosting.Device("cpu", "not asked"))
+        estimator.set_params(n_estimators=boosting.new_trees(config.params), **own)
     return parent
 
 
@@ -101,11 +107,15 @@ def fit(pipeline: Any, selection: Selection, features: list[str], target: str, *
         if not has_fit_parameter(estimator, "sample_weight"):
             raise ConfigError(f"{config.estimator} does not take sample weights: unset training.window.halfLife")
         fit_params["sample_weight"] = selection.weights
+    fit_params.update(categorical_fit_kwargs(pipeline))
     if not incremental:
         pipeline.fit(x, y, **{f"{ESTIMATOR_STEP}__{k}": v for k, v in fit_params.items()})
         return pipeline
-    prepared = pipeline.named_steps["prepare"].transform(x)  # the parent's preprocessing, unchanged
-    if ESTIMATORS[config.estimator].incremental == "partial_fit":
+    prepared = pipeline.named_steps[PREPARE_STEP].transform(x)  # the parent's preprocessing, unchanged
+    if ESTIMATORS[config.estimator].incremental == "boosting":
+        boosting.check_classes(estimator, y)
+        estimator.fit(prepared, y, **fit_params, **boosting.continue_kwargs(estimator))
+    elif ESTIMATORS[config.estimator].incremental == "partial_fit":
         known = getattr(estimator, "classes_", None)
         if known is not None:
             unseen = sorted(set(map(str, pd.unique(y))) - set(map(str, known)))

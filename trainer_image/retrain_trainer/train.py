@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hashlib
 import io
@@ -38,7 +39,7 @@ from retrain_contract.artifacts.uris import parse_s3_uri
 from retrain_trainer.drift.engine import to_json
 from retrain_trainer.drift.profile import build_profile
 
-from . import accelerator, dataset, evaluate, strategies
+from . import accelerator, boosting, dataset, evaluate, onnx_export, strategies
 from . import champion as champion_module
 from .checksum_files import describe
 from .config import RunConfig
@@ -46,6 +47,7 @@ from .errors import ConfigError, VersionConflict
 from .model import new_pipeline
 
 log = logging.getLogger(__name__)
+MODEL_FORMAT = "sklearn-joblib"  # model.joblib: a scikit-learn Pipeline, preprocessing and estimator
 
 
 def _parent_location(store: ArtifactStore, config: RunConfig) -> tuple[ArtifactStore, str]:
@@ -86,7 +88,8 @@ def _split(frame: pd.DataFrame, config: RunConfig, weights: Any) -> tuple[pd.Dat
 
 def _libraries() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "joblib", "retrain-operator"):
+    for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "joblib", "xgboost", "lightgbm", "skl2onnx",
+                    "onnxruntime", "retrain-operator"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
@@ -153,14 +156,19 @@ def run(config: RunConfig) -> dict[str, Any]:
 
     train, test, weights = _split(selection.frame, config, selection.weights)
     fit_selection = strategies.Selection(train, weights=weights)
+    detected = accelerator.detect()
+    device = boosting.choose_device(config.estimator, config.gpus, detected)
     loaded_at = time.monotonic()
     if parent is not None:
-        pipeline = strategies.continue_from(parent[0], config)
+        # A copy: the champion (the same loaded object) must still be the parent when measured below.
+        pipeline = strategies.continue_from(copy.deepcopy(parent[0]), config, device)
         strategies.fit(pipeline, fit_selection, features, config.target, incremental=True, config=config)
     else:
-        pipeline = new_pipeline(config.estimator, config.params, train, features)
+        pipeline = new_pipeline(config.estimator, config.params, train, features, device)
         strategies.fit(pipeline, fit_selection, features, config.target, incremental=False, config=config)
     fitted_at = time.monotonic()
+    onnx_bytes, onnx_record = onnx_export.export(pipeline, train, test, features, config.task)
+    converted_at = time.monotonic()
 
     predictions = pipeline.predict(test[features])
     if config.task == "classification":
@@ -181,6 +189,8 @@ def run(config: RunConfig) -> dict[str, Any]:
     files = {MODEL_FILE: model_buffer.getvalue(),
              METRICS_FILE: json.dumps(metrics_doc, indent=2, sort_keys=True).encode(),
              PROFILE_FILE: json.dumps(profile, allow_nan=False).encode()}
+    if onnx_bytes is not None:
+        files[onnx_export.ONNX_FILE] = onnx_bytes
     for name, data in files.items():
         store.put_bytes(prefix + name, data, "application/json" if name.endswith(".json") else
                         "application/octet-stream")
@@ -200,16 +210,19 @@ def run(config: RunConfig) -> dict[str, Any]:
         "createdAt": dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": describe(files),
         "profile": PROFILE_FILE,
-        "model": {"file": MODEL_FILE, "estimator": config.estimator, "params": config.params, "task": config.task,
-                  "target": config.target, "features": features,
-                  "classes": [str(c) for c in getattr(estimator, "classes_", [])]},
+        "model": {"file": MODEL_FILE, "format": MODEL_FORMAT, "estimator": config.estimator, "params": config.params,
+                  "task": config.task, "target": config.target, "features": features,
+                  "classes": [str(c) for c in getattr(estimator, "classes_", [])], "onnx": onnx_record},
         "data": {"identity": identity, "objects": objects, "rows": rows},
         "training": {"strategy": config.strategy, "continuedFrom": config.parent_version if parent else None,
                      "replayFraction": config.replay_fraction if config.strategy == "incremental" else None,
-                     "accelerator": accelerator.detect(),
+                     "accelerator": detected,
+                     "device": boosting.device_used(estimator, device), "deviceReason": device.reason,
+                     **({"trees": boosting.trees(estimator)} if config.estimator in boosting.BOOSTING else {}),
                      "durationSeconds": round(time.monotonic() - started, 3),
                      "phases": {"loadSeconds": round(loaded_at - started, 3),
-                                "fitSeconds": round(fitted_at - loaded_at, 3)},
+                                "fitSeconds": round(fitted_at - loaded_at, 3),
+                                "onnxSeconds": round(converted_at - fitted_at, 3)},
                      **selection.notes},
         "metrics": evaluate.headline(config.task, held_out),
         # What the operator's quality gates judge (docs/promotion.md); the full record is metrics.json.

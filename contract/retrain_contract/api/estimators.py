@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 Task = Literal["classification", "regression"]
-# How an estimator continues from a parent model: `partial_fit` (online learners) or
-# `warm_start` (the estimator reuses its fitted state when refitted); None = cannot continue.
-Incremental = Literal["partial_fit", "warm_start"] | None
+# How an estimator continues from a parent model: `partial_fit` (online learners),
+# `warm_start` (the estimator reuses its fitted state when refitted) or `boosting` (gradient
+# boosting that adds trees to the parent's booster: XGBoost `xgb_model`, LightGBM `init_model`);
+# None = cannot continue.
+Incremental = Literal["partial_fit", "warm_start", "boosting"] | None
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
     "ExtraTreesClassifier": EstimatorInfo("sklearn.ensemble", "classification", "warm_start"),
     "GradientBoostingClassifier": EstimatorInfo("sklearn.ensemble", "classification", "warm_start"),
     "HistGradientBoostingClassifier": EstimatorInfo("sklearn.ensemble", "classification", "warm_start"),
+    "XGBClassifier": EstimatorInfo("xgboost", "classification", "boosting"),
+    "LGBMClassifier": EstimatorInfo("lightgbm", "classification", "boosting"),
     "DecisionTreeClassifier": EstimatorInfo("sklearn.tree", "classification", None),
     "KNeighborsClassifier": EstimatorInfo("sklearn.neighbors", "classification", None),
     "LinearRegression": EstimatorInfo("sklearn.linear_model", "regression", None),
@@ -46,6 +50,8 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
     "ExtraTreesRegressor": EstimatorInfo("sklearn.ensemble", "regression", "warm_start"),
     "GradientBoostingRegressor": EstimatorInfo("sklearn.ensemble", "regression", "warm_start"),
     "HistGradientBoostingRegressor": EstimatorInfo("sklearn.ensemble", "regression", "warm_start"),
+    "XGBRegressor": EstimatorInfo("xgboost", "regression", "boosting"),
+    "LGBMRegressor": EstimatorInfo("lightgbm", "regression", "boosting"),
     "DecisionTreeRegressor": EstimatorInfo("sklearn.tree", "regression", None),
     "KNeighborsRegressor": EstimatorInfo("sklearn.neighbors", "regression", None),
 }
@@ -59,5 +65,6 @@ def estimator_problem(name: str, task: str, strategy: str) -> str | None:
     if info.task != task:
         return f"{name} is a {info.task} estimator, but model.task is {task!r}"
     if strategy == "incremental" and info.incremental is None:
-        return f"{name} cannot continue from a parent model (no partial_fit or warm_start); use strategy full or window"
+        return (f"{name} cannot continue from a parent model (no partial_fit, warm_start or booster to continue); "
+                "use strategy full or window")
     return None

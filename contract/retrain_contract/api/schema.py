@@ -440,7 +440,8 @@ def pod_schema(description: str, where: str, workload: str) -> Schema:
 
 def model_schema() -> Schema:
     return _obj("What to train.", {
-        "estimator": _str("A scikit-learn estimator class from the allow-list (never an import path).",
+        "estimator": _str("An estimator class from the allow-list (scikit-learn, XGBoost, LightGBM; never an "
+                          "import path).",
                           enum=sorted(ESTIMATORS)),
         "task": _str("The learning task; must match the estimator.", enum=["classification", "regression"],
                      default="classification"),
@@ -827,7 +828,7 @@ def spec_schema() -> Schema:
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [
         {"rule": f"!has(self.training) || !has(self.training.strategy) || self.training.strategy != 'incremental'"
                  f" || self.model.estimator in {incremental}",
-         "message": "strategy incremental needs an estimator with partial_fit or warm_start"},
+         "message": "strategy incremental needs an estimator with partial_fit, warm_start or a booster to continue"},
         {"rule": "!has(self.data.timestampColumn) || self.data.timestampColumn != self.model.target",
          "message": "data.timestampColumn must differ from model.target"},
         {"rule": "!has(self.promotion) || !has(self.promotion.gates) || !has(self.promotion.gates.compare) || "

@@ -12,6 +12,7 @@ from typing import Any
 
 from retrain_contract import failures
 from retrain_contract.api import names
+from retrain_contract.api.schema import GPU
 from retrain_contract.api.spec import DriftSpec, PodTemplate, PolicySpec
 
 from ..api import kubenames
@@ -91,10 +92,19 @@ def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str
             "region": spec.storage.region,
         },
     }
+    gpus = training_gpus(spec)
+    if gpus:  # only then: a CPU policy's configuration (and its digest) stays as it was
+        config["training"]["gpus"] = gpus
     if spec.signing is not None and spec.signing.private_key is not None:
         # Only where the key is: the key itself reaches the trainer by secretKeyRef (signing_env).
         config["signing"] = {"keyEnv": names.ENV_SIGNING_KEY}
     return config
+
+
+def training_gpus(spec: PolicySpec) -> int:
+    """The GPUs the training Job gets (a whole number, the schema's CEL rule): XGBoost trains on one."""
+    limits = (spec.training.resources or {}).get("limits") or {}
+    return int(str(limits.get(GPU, 0) or 0))
 
 
 def signing_env(spec: PolicySpec) -> list[dict[str, Any]]:

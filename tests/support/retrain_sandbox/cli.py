@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bad-canary", action="store_true",
                         help="then train a model on mislabeled data: it passes the offline gates and the live "
                              "canary analysis rolls it back")
+    parser.add_argument("--estimator", default="SGDClassifier", choices=["SGDClassifier", "XGBClassifier",
+                                                                          "LGBMClassifier"],
+                        help="the model: SGD retrains on a window of recent data, XGBoost and LightGBM continue "
+                             "boosting from the serving model")
     parser.add_argument("--log-level", default=os.environ.get("RETRAIN_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -31,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
-    return run_sandbox(Path(args.workdir), keep=args.keep, bad_canary=args.bad_canary)
+    return run_sandbox(Path(args.workdir), keep=args.keep, bad_canary=args.bad_canary,
+                       estimator=args.estimator)
 
 
 if __name__ == "__main__":

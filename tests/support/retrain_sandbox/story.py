@@ -11,6 +11,7 @@ and is rolled back by the live analysis. Everything it starts, it stops.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import time
 from pathlib import Path
@@ -35,11 +36,24 @@ START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 Json = dict[str, Any]
 
 
-def sample_policy(endpoint: str, prometheus_url: str) -> Json:
+# Each estimator's params, and how it retrains: SGD on a window of recent data; a boosted model
+# continues from its parent (new trees on the new batch and a little replay: after a concept change
+# old labels are wrong answers, so most of the rows are new ones).
+ESTIMATORS: dict[str, tuple[Json, Json]] = {
+    "SGDClassifier": ({"loss": "log_loss", "random_state": 0}, {"strategy": "window", "window": {"duration": "2d"}}),
+    "XGBClassifier": ({"n_estimators": 40, "max_depth": 4, "random_state": 0},
+                      {"strategy": "incremental", "incremental": {"replayFraction": 0.2}}),
+    "LGBMClassifier": ({"n_estimators": 40, "num_leaves": 15, "random_state": 0},
+                       {"strategy": "incremental", "incremental": {"replayFraction": 0.2}}),
+}
+
+
+def sample_policy(endpoint: str, prometheus_url: str, estimator: str = "SGDClassifier") -> Json:
     """The policy the sandbox applies; intervals are seconds here where a cluster would use hours."""
+    params, strategy = ESTIMATORS[estimator]
     return {
-        "model": {"estimator": "SGDClassifier", "task": "classification", "target": sea.TARGET,
-                  "features": sea.FEATURES, "params": {"loss": "log_loss", "random_state": 0}},
+        "model": {"estimator": estimator, "task": "classification", "target": sea.TARGET,
+                  "features": sea.FEATURES, "params": params},
         "data": {"history": f"s3://{DATA_BUCKET}/sea/history/", "incoming": f"s3://{DATA_BUCKET}/sea/incoming/",
                  "timestampColumn": sea.TIMESTAMP, "validation": {"minRows": 100}},
         "storage": {"bucket": MODEL_BUCKET, "prefix": "models", "endpoint": endpoint,
@@ -49,8 +63,8 @@ def sample_policy(endpoint: str, prometheus_url: str) -> Json:
             # Labeled recent data, checked every 15 s: SEA's features never drift, only the answers do.
             "drift": {"data": f"s3://{DATA_BUCKET}/sea/recent/", "interval": "15s", "window": "24h",
                       "performance": {"metric": "accuracy", "maxDrop": 0.05}}},
-        # Only the last two days of data: after a concept change, older labels are wrong answers.
-        "training": {"strategy": "window", "window": {"duration": "2d"}, "backoffLimit": 1,
+        # SGD: only the last two days of data: after a concept change, older labels are wrong answers.
+        "training": {**strategy, "backoffLimit": 1,
                      "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}},
         "promotion": {
             # A new concept makes the old data's labels wrong: allow the challenger to differ there.
@@ -95,7 +109,8 @@ def _rollout_of(version: str):
         in {"Failed", "Rejected"})
 
 
-def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> int:
+def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False,
+                estimator: str = "SGDClassifier") -> int:
     workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -127,12 +142,13 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
             traffic = Traffic(cluster, NAMESPACE, POLICY, [], rate=40, router="gatewayAPI", route=POLICY,
                               target=sea.TARGET)
             feedback = FeedbackPrometheus(traffic).start()
-            say("\n3. applying RetrainPolicy sandbox/sea (window strategy, drift checks on labeled data, quality "
+            plan = "window strategy" if estimator == "SGDClassifier" else f"{estimator}, incremental strategy"
+            say(f"\n3. applying RetrainPolicy sandbox/sea ({plan}, drift checks on labeled data, quality "
                 "gates, a canary through the HTTPRoute) and asking for a first training")
             cluster.ensure_namespace(NAMESPACE)
             cluster.create_s3_secret(NAMESPACE, "s3-credentials")
             http_route(cluster)
-            cluster.apply_policy(NAMESPACE, POLICY, sample_policy(cluster.seaweed.endpoint, feedback.url),
+            cluster.apply_policy(NAMESPACE, POLICY, sample_policy(cluster.seaweed.endpoint, feedback.url, estimator),
                                  annotations={names.ANNOTATION_TRIGGER: "first"})
             view.until(_current("v1"), 180, "the first version")
             cluster.wait(lambda: (cluster.deployment(NAMESPACE, serving.deployment_name(POLICY, serving.STABLE)) or {})
@@ -164,6 +180,7 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
             _linger(view, 2)
             body = view.poll()
             live = traffic.accuracy_since_change()
+            trained = _training_line(s3, body.get("status") or {})
         finally:
             view.close()
             if traffic is not None:
@@ -174,6 +191,7 @@ def run_sandbox(workdir: Path, keep: bool = False, bad_canary: bool = False) -> 
         status = body.get("status") or {}
         say("\n7. summary")
         say(_summary(status, live))
+        say(f"\n   {trained}")
         say("\n   $ kubectl get retrainpolicies -n sandbox")
         say(_table(body))
         say(f"\n   drift report of {detected['checkId']}: {report}")
@@ -208,6 +226,27 @@ def _download(s3: Any, uri: str | None, path: Path) -> str:
     bucket, key = split_uri(uri)
     path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return str(path)
+
+
+def _training_line(s3: Any, status: Json) -> str:
+    """How the serving version was trained, from its manifest: strategy, parent, trees, device, ONNX."""
+    uri = (status.get("currentModel") or {}).get("uri")
+    if not uri:
+        return "(no current model)"
+    bucket, key = split_uri(uri.rstrip("/") + "/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    training, model = manifest.get("training") or {}, manifest.get("model") or {}
+    text = f"{manifest.get('version')}: {model.get('estimator')}, strategy {training.get('strategy')}"
+    if training.get("continuedFrom"):
+        text += f", continued from {training['continuedFrom']}"
+    if training.get("trees"):
+        text += f" ({training['trees']} trees in all)"
+    text += f", trained on {training.get('device')}"
+    onnx = model.get("onnx") or {}
+    if onnx.get("verified"):
+        return text + (f"; model.onnx verified on {onnx['rows']} held-out rows (labels identical, probabilities "
+                       f"within {onnx['maxProbabilityDifference']:.1g})")
+    return text + f"; no model.onnx: {onnx.get('reason')}"
 
 
 def _drift_line(drift: Json) -> str:
