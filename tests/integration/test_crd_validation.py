@@ -388,6 +388,32 @@ for _section in ("training", "serving"):
                                                 "tolerationSeconds": 60}]}))
 
 
+def _drift_fields(fields: Json) -> Callable[[Json], None]:
+    def change(spec: Json) -> None:
+        spec.setdefault("triggers", {})["drift"] = {"data": "s3://ml-data/churn/live/", **copy.deepcopy(fields)}
+    return change
+
+
+# The drift checks' own placement (never training's): the same rules as training's.
+breaks(f"triggers.drift.nodeSelector {_LABEL_KEYS}", "spec.triggers.drift.nodeSelector")(
+    _drift_fields({"nodeSelector": {"pool name": "batch"}}))
+breaks("triggers.drift.tolerations: a toleration with operator Exists must not have a value",
+       "spec.triggers.drift.tolerations[0]")(
+    _drift_fields({"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}))
+breaks("triggers.drift.tolerations: a toleration without a key must have operator Exists",
+       "spec.triggers.drift.tolerations[0]")(
+    _drift_fields({"tolerations": [{"operator": "Equal", "effect": "NoSchedule"}]}))
+breaks("triggers.drift.tolerations: tolerationSeconds needs effect NoExecute", "spec.triggers.drift.tolerations[0]")(
+    _drift_fields({"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule",
+                                    "tolerationSeconds": 60}]}))
+
+
+@breaks("notify: headersSecret must be another Secret than urlSecret (each of its keys is sent as a header)",
+        "spec.notify[0]")
+def _headers_from_the_url_secret(spec: Json) -> None:
+    spec["notify"] = [{"name": "chat", "urlSecret": {"name": "hook"}, "headersSecret": {"name": "hook"}}]
+
+
 # The pod sections (training.pod, triggers.drift.pod, serving.pod): one case per rule and section.
 _ANNOTATION_KEYS = ("keys must be annotation keys: an optional DNS subdomain prefix and '/', then a name of at most "
                     "63 letters, digits, '-', '_' or '.' (e.g. sidecar.istio.io/inject)")
