@@ -134,7 +134,8 @@ def test_metrics_count_requests_errors_latency_and_classes(server: Server):
     assert 'retrain_serving_requests_total{code="400",version="v1"} 1.0' in text
     assert 'retrain_serving_rows_total{version="v1"} 5.0' in text
     assert 'retrain_serving_request_duration_seconds_count{version="v1"} 2.0' in text
-    assert 'retrain_serving_model_info{policy="",version="v1"} 1.0' in text
+    assert ('retrain_serving_model_info{backend="sklearn",format="sklearn-joblib",policy="",version="v1"} 1.0'
+            in text)
     classes = [line for line in text.splitlines() if line.startswith("retrain_serving_predictions_total{")]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in classes) == 5.0
     assert http("GET", server.url + "/healthz")[0] == 200

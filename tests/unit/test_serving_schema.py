@@ -45,5 +45,5 @@ def test_the_body_shape_and_size_are_checked():
 
 def test_the_schema_falls_back_to_the_training_profile_for_foreign_models():
     profile = {"features": {"age": {"kind": "numeric"}, "plan": {"kind": "categorical"}}}
-    assert FeatureSchema.of(object(), ["age", "plan"], profile) == SCHEMA
+    assert FeatureSchema.of(None, ["age", "plan"], profile) == SCHEMA
     assert SCHEMA.describe() == {"age": "number", "plan": "string"}

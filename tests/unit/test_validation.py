@@ -112,3 +112,18 @@ def test_a_secret_name_is_a_subdomain():
     for name in ("x" * 254, "Minio", "minio..credentials", "-minio"):
         found = schema_problems({**VALID, "storage": {"bucket": "models", "credentialsSecret": {"name": name}}})
         assert [problem.split(":")[0] for problem in found] == ["spec.storage.credentialsSecret.name"], name
+
+
+def test_a_trainer_image_of_your_own_needs_no_estimator_but_may_declare_a_format():
+    byo = {**VALID, "model": {"target": "churned", "format": "onnx"},
+           "training": {"image": "registry.example.com/ml/onnx-trainer:1", "command": ["python", "-m", "train"]}}
+    assert problems(byo) == []
+    spec = PolicySpec.from_dict(byo)
+    assert spec.model.estimator is None and spec.model.format == "onnx"
+
+
+def test_without_a_command_of_your_own_the_estimator_is_required():
+    found = schema_problems({**VALID, "model": {"target": "churned"}})
+    assert found == ["spec: model.estimator is required unless training.command runs a trainer image of your own"]
+    found = schema_problems({**VALID, "model": {**VALID["model"], "format": "pmml"}})
+    assert len(found) == 1 and "spec.model.format" in found[0], found

@@ -174,7 +174,9 @@ def _serve(args: argparse.Namespace) -> int:
         _report_failure(None, code, reason, str(error))
         return code
     log.info("serving %s (%s) on %s:%d", model.version, model.uri, args.host, args.port)
-    app = build_app(model, ServingMetrics(model.version, args.policy), capture, args.capture_flush_seconds)
+    log.info("model format %s, computed by %s", model.format, model.backend)
+    app = build_app(model, ServingMetrics(model.version, args.policy, model.format, model.backend), capture,
+                    args.capture_flush_seconds, args.model_name or args.policy or "model")
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
     return EXIT_OK
 
@@ -205,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="S3 endpoint URL")
     serve.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     serve.add_argument("--policy", default=os.environ.get("RETRAIN_POLICY", ""), help="a label for metrics")
+    serve.add_argument("--model-name", default=os.environ.get("RETRAIN_MODEL_NAME") or None,
+                       help="the model's name in the Open Inference Protocol's /v2/models/<name> "
+                            "(default: $RETRAIN_MODEL_NAME, else --policy, else 'model')")
     serve.add_argument("--capture-uri", default=os.environ.get("RETRAIN_CAPTURE_URI"),
                        help="write a sample of requests and predictions under this S3 prefix")
     serve.add_argument("--capture-fraction", type=float, default=os.environ.get("RETRAIN_CAPTURE_FRACTION", "0.1"),

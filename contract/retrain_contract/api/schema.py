@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..artifacts.formats import MODEL_FORMATS
 from . import names
 from .estimators import ESTIMATORS
 
@@ -441,8 +442,11 @@ def pod_schema(description: str, where: str, workload: str) -> Schema:
 def model_schema() -> Schema:
     return _obj("What to train.", {
         "estimator": _str("An estimator class from the allow-list (scikit-learn, XGBoost, LightGBM; never an "
-                          "import path).",
+                          "import path). Required unless training.command runs a trainer image of your own.",
                           enum=sorted(ESTIMATORS)),
+        "format": _str("The format of the model the trainer writes (manifest model.format), for a trainer image "
+                       "of your own: the model server serves any of them after the same sha256 check.",
+                       enum=list(MODEL_FORMATS)),
         "task": _str("The learning task; must match the estimator.", enum=["classification", "regression"],
                      default="classification"),
         "target": _str("The label column.", minLength=1, maxLength=253),
@@ -452,10 +456,12 @@ def model_schema() -> Schema:
                      "x-kubernetes-list-type": "set"},
         "params": {"type": "object", "description": "Constructor parameters of the estimator.",
                    "x-kubernetes-preserve-unknown-fields": True},
-    }, required=["estimator", "target"], **{"x-kubernetes-validations": [
-        {"rule": f"self.task != 'classification' || self.estimator in {_cel_list(_names('classification'))}",
+    }, required=["target"], **{"x-kubernetes-validations": [
+        {"rule": f"!has(self.estimator) || self.task != 'classification' || "
+                 f"self.estimator in {_cel_list(_names('classification'))}",
          "message": "model.estimator is a regression estimator but model.task is classification"},
-        {"rule": f"self.task != 'regression' || self.estimator in {_cel_list(_names('regression'))}",
+        {"rule": f"!has(self.estimator) || self.task != 'regression' || "
+                 f"self.estimator in {_cel_list(_names('regression'))}",
          "message": "model.estimator is a classification estimator but model.task is regression"},
         {"rule": "!has(self.features) || !(self.target in self.features)",
          "message": "model.features must not contain the target column"},
@@ -827,8 +833,10 @@ def spec_schema() -> Schema:
         "suspend": {"type": "boolean", "description": "Start no new runs.", "default": False},
     }, required=["model", "data", "storage"], **{"x-kubernetes-validations": [
         {"rule": f"!has(self.training) || !has(self.training.strategy) || self.training.strategy != 'incremental'"
-                 f" || self.model.estimator in {incremental}",
+                 f" || !has(self.model.estimator) || self.model.estimator in {incremental}",
          "message": "strategy incremental needs an estimator with partial_fit, warm_start or a booster to continue"},
+        {"rule": "has(self.model.estimator) || (has(self.training) && has(self.training.command))",
+         "message": "model.estimator is required unless training.command runs a trainer image of your own"},
         {"rule": "!has(self.data.timestampColumn) || self.data.timestampColumn != self.model.target",
          "message": "data.timestampColumn must differ from model.target"},
         {"rule": "!has(self.promotion) || !has(self.promotion.gates) || !has(self.promotion.gates.compare) || "

@@ -29,11 +29,12 @@ def parse_duration(text: str | int | float | None) -> dt.timedelta | None:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    estimator: str
+    estimator: str | None  # None only with a trainer image of your own (training.command)
     task: str
     target: str
     params: Json = field(default_factory=dict)
     features: tuple[str, ...] | None = None
+    format: str | None = None  # the model format such a trainer declares (manifest model.format)
 
 
 @dataclass(frozen=True)
@@ -423,11 +424,12 @@ class PolicySpec:
         features = model.get("features")
         return cls(
             model=ModelSpec(
-                estimator=str(model["estimator"]),
+                estimator=str(model["estimator"]) if model.get("estimator") else None,
                 task=str(model.get("task", "classification")),
                 target=str(model["target"]),
                 params=dict(model.get("params") or {}),
                 features=tuple(features) if features else None,
+                format=str(model["format"]) if model.get("format") else None,
             ),
             data=DataSpec(
                 history=data.get("history"),

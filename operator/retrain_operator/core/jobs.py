@@ -66,6 +66,8 @@ def run_config(policy: PolicyRef, spec: PolicySpec, run: RunRequest) -> dict[str
             "task": spec.model.task,
             "target": spec.model.target,
             "features": list(spec.model.features) if spec.model.features else None,
+            # Only when declared: the run configuration (and its digest) of a policy without it is unchanged.
+            **({"format": spec.model.format} if spec.model.format else {}),
         },
         "data": {
             "history": data.history,

@@ -40,11 +40,13 @@ class RequestCapture:
         self._flushing: set[asyncio.Future[int]] = set()
         self.on_written: Callable[[int], None] = lambda rows: None
 
-    def add(self, frame: pd.DataFrame, predictions: Any) -> bool:
-        """Keep a sample of these rows; True when enough are pending to flush."""
-        keep = self.rng.random(len(frame)) < self.fraction
+    def add(self, columns: dict[str, list[Any]], predictions: Any) -> bool:
+        """Keep a sample of these rows (checked columns, whichever endpoint they came through);
+        True when enough are pending to flush."""
+        keep = self.rng.random(len(predictions)) < self.fraction
         if keep.any():
-            sampled = frame[keep].copy()
+            kept = np.flatnonzero(keep)
+            sampled = pd.DataFrame({name: [values[i] for i in kept] for name, values in columns.items()})
             sampled["prediction"] = np.asarray(predictions)[keep]
             sampled["predicted_at"] = pd.Timestamp.now(tz="UTC")
             self.pending.append(sampled)

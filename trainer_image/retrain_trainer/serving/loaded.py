@@ -1,28 +1,27 @@
-"""Loading a model version for serving: only bytes that match its manifest are ever unpickled."""
+"""Loading a model version for serving: only bytes that match its manifest are ever loaded."""
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
-import joblib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retrain_contract.artifacts.checksums import sha256_bytes
 from retrain_contract.artifacts.errors import CORRUPT_ARTIFACT, ChecksumMismatchError, DataError, StorageError
-from retrain_contract.artifacts.layout import MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE
+from retrain_contract.artifacts.layout import PROFILE_FILE, SIGNATURE_FILE
 from retrain_contract.artifacts.signature import signature_problem
 from retrain_contract.artifacts.store import ArtifactStore
 from retrain_contract.artifacts.uris import parse_s3_uri
 
+from .predictors import Predictor, load_predictor
 from .schema import FeatureSchema
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any
+    predictor: Predictor
     version: str
     uri: str
     task: str
@@ -31,7 +30,15 @@ class LoadedModel:
 
     @property
     def has_probabilities(self) -> bool:
-        return self.task == "classification" and hasattr(self.model, "predict_proba")
+        return self.predictor.has_probabilities
+
+    @property
+    def format(self) -> str:
+        return self.predictor.format
+
+    @property
+    def backend(self) -> str:
+        return self.predictor.backend
 
 
 def load(store_for: Any, uri: str, manifest_sha256: str | None = None,
@@ -62,16 +69,16 @@ def load(store_for: Any, uri: str, manifest_sha256: str | None = None,
         if problem:
             raise DataError(f"refusing to serve {uri}: {problem}")
     info = manifest.get("model") or {}
-    try:
-        model = joblib.load(io.BytesIO(store.load_verified(prefix, manifest, info.get("file", MODEL_FILE))))
-        profile = (json.loads(store.load_verified(prefix, manifest, PROFILE_FILE))
-                   if PROFILE_FILE in (manifest.get("files") or {}) else None)
-    except ChecksumMismatchError as error:
-        raise DataError(f"refusing to serve {uri}: {error}") from error
     features = list(info.get("features") or [])
     if not features:
         raise DataError(f"the manifest of {uri} names no features")
-    return LoadedModel(model=model, version=str(manifest.get("version")), uri=uri,
+    files = manifest.get("files") or {}
+    try:
+        predictor = load_predictor(info, files, lambda name: store.load_verified(prefix, manifest, name), features)
+        profile = (json.loads(store.load_verified(prefix, manifest, PROFILE_FILE)) if PROFILE_FILE in files else None)
+    except ChecksumMismatchError as error:
+        raise DataError(f"refusing to serve {uri}: {error}") from error
+    classes = predictor.classes or tuple(str(c) for c in info.get("classes") or ())  # the probabilities' order
+    return LoadedModel(predictor=predictor, version=str(manifest.get("version")), uri=uri,
                        task=str(info.get("task", "classification")),
-                       schema=FeatureSchema.of(model, features, profile),
-                       classes=tuple(str(c) for c in info.get("classes") or ()))
+                       schema=FeatureSchema.of(predictor.numeric(features), features, profile), classes=classes)

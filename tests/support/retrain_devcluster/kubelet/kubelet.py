@@ -108,6 +108,8 @@ class Kubelet:
         self.base_env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent),
                                                  os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")]),
                          "HOME": "/", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+        if os.environ.get("PYTHONPATH"):  # the images are this machine: pods run the source the tests run
+            self.base_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
     # -- the node ----------------------------------------------------------------------------------
 
