@@ -408,6 +408,12 @@ breaks("triggers.drift.tolerations: tolerationSeconds needs effect NoExecute", "
                                     "tolerationSeconds": 60}]}))
 
 
+@breaks("model.estimator is required unless training.command runs a trainer image of your own", "spec")
+def _no_estimator_for_the_projects_trainer(spec: Json) -> None:
+    del spec["model"]["estimator"]
+    spec.setdefault("training", {}).pop("command", None)
+
+
 @breaks("notify: headersSecret must be another Secret than urlSecret (each of its keys is sent as a header)",
         "spec.notify[0]")
 def _headers_from_the_url_secret(spec: Json) -> None:
