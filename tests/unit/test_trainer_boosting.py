@@ -198,12 +198,29 @@ def test_a_conversion_outside_the_tolerance_ships_no_onnx_and_says_why(monkeypat
 
 def test_a_pipeline_the_converter_refuses_ships_no_onnx_and_says_why():
     frame = rows(500, 1)
-    config = run_config_for("LogisticRegression", n_estimators=None)
-    pipeline = new_pipeline("LogisticRegression", {}, frame, FEATURES)
+    config = run_config_for("HistGradientBoostingClassifier", n_estimators=None)
+    pipeline = new_pipeline("HistGradientBoostingClassifier", {"max_iter": 10}, frame, FEATURES)
     strategies.fit(pipeline, strategies.Selection(frame), FEATURES, "churned", incremental=False, config=config)
     data, record = onnx_export.export(pipeline, frame, rows(100, 2), FEATURES, "classification")
     assert data is None and record == {"verified": False, "reason": record["reason"]}
     assert record["reason"].startswith("conversion failed:")
+
+
+def test_a_pipeline_with_categories_ships_onnx_and_a_missing_category_answers_as_in_the_pipeline():
+    frame = rows(1000, 1)
+    frame.loc[frame.index[::10], "plan"] = None  # missing categories in training ...
+    held_out = rows(300, 2)
+    held_out.loc[held_out.index[::7], "plan"] = None  # ... and in the rows the conversion is checked on
+    held_out.loc[held_out.index[::11], "plan"] = "enterprise"  # and a category never seen
+    pipeline = new_pipeline("LogisticRegression", {}, frame, FEATURES)
+    strategies.fit(pipeline, strategies.Selection(frame), FEATURES, "churned", incremental=False,
+                   config=run_config_for("LogisticRegression", n_estimators=None))
+    data, record = onnx_export.export(pipeline, frame, held_out, FEATURES, "classification")
+    assert data is not None, record
+    assert record["verified"] is True and record["labelsIdentical"] is True and record["rows"] == 300
+    assert record["maxProbabilityDifference"] <= onnx_export.PROBABILITY_TOLERANCE
+    # The pipeline itself keeps its imputer (model.joblib is unchanged by the conversion).
+    assert pipeline.named_steps["prepare"].named_transformers_["categorical"].named_steps["impute"] is not None
 
 
 @pytest.mark.parametrize("estimator", ["SGDClassifier", "LogisticRegression"])

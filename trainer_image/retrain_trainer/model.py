@@ -19,6 +19,9 @@ from .errors import ConfigError
 
 ESTIMATOR_STEP = "estimator"
 PREPARE_STEP = "prepare"
+CATEGORICAL_STEP = "categorical"
+IMPUTE_STEP, ENCODE_STEP = "impute", "encode"
+MISSING_CATEGORY = ""
 
 
 def new_estimator(name: str, params: dict[str, Any], device: boosting.Device | None = None) -> Any:
@@ -43,9 +46,11 @@ def preprocessor(frame: pd.DataFrame, features: list[str]) -> ColumnTransformer:
     numeric, categorical = split_columns(frame, features)
     return ColumnTransformer([
         ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-        ("categorical", Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        # A missing category is the category MISSING_CATEGORY (not the most frequent one): what the model
+        # server sends an ONNX model for a missing value, so the converted model needs no imputer (onnx_export.py).
+        (CATEGORICAL_STEP, Pipeline([
+            (IMPUTE_STEP, SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+            (ENCODE_STEP, OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]), categorical),
     ])
 

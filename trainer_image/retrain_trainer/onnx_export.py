@@ -15,6 +15,7 @@ output the values [N, 1].
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from importlib import metadata
@@ -22,9 +23,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from . import boosting
-from .model import ESTIMATOR_STEP, split_columns
+from .model import (
+    CATEGORICAL_STEP,
+    ENCODE_STEP,
+    ESTIMATOR_STEP,
+    IMPUTE_STEP,
+    MISSING_CATEGORY,
+    PREPARE_STEP,
+    split_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +97,33 @@ def convert(pipeline: Any, frame: pd.DataFrame, features: list[str], task: str) 
             estimator.set_params(n_estimators=rounds)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=OPSET)
+            model = convert_sklearn(_without_category_imputer(pipeline), initial_types=inputs, options=options,
+                                    target_opset=OPSET)
     finally:
         if rounds is not None:
             estimator.set_params(n_estimators=step)
     return model.SerializeToString()
+
+
+def _without_category_imputer(pipeline: Any) -> Any:
+    """The pipeline as ONNX sees it: skl2onnx cannot convert an imputer of strings, and needs none, since a
+    missing category reaches the ONNX model as MISSING_CATEGORY already (feed() here, and the model server),
+    which is what the imputer fills in. A copy: the pipeline itself is what model.joblib holds."""
+    prepare = pipeline.named_steps.get(PREPARE_STEP)
+    fitted = getattr(prepare, "transformers_", None)
+    if not fitted:
+        return pipeline
+    changed = []
+    for name, transformer, columns in fitted:
+        steps = getattr(transformer, "named_steps", {})
+        imputer = steps.get(IMPUTE_STEP)
+        if name == CATEGORICAL_STEP and ENCODE_STEP in steps and getattr(imputer, "fill_value", None) == \
+                MISSING_CATEGORY:
+            transformer = steps[ENCODE_STEP]
+        changed.append((name, transformer, columns))
+    view = copy.copy(prepare)
+    view.transformers_ = changed
+    return Pipeline([(PREPARE_STEP, view), (ESTIMATOR_STEP, pipeline.named_steps[ESTIMATOR_STEP])])
 
 
 def feed(frame: pd.DataFrame, features: list[str], numeric: list[str]) -> dict[str, np.ndarray]:
@@ -102,7 +134,8 @@ def feed(frame: pd.DataFrame, features: list[str], numeric: list[str]) -> dict[s
         if name in numeric:
             inputs[name] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
         else:
-            inputs[name] = np.array(["" if pd.isna(v) else str(v) for v in column], dtype=object).reshape(-1, 1)
+            inputs[name] = np.array([MISSING_CATEGORY if pd.isna(v) else str(v) for v in column],
+                                    dtype=object).reshape(-1, 1)
     return inputs
 
 
