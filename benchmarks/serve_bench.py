@@ -1,7 +1,8 @@
 """Model server throughput on one core, per format and backend: requests/s, latency percentiles, rows/s.
 
-Starts its own SeaweedFS and publishes one scikit-learn pipeline (scaler + one-hot + --estimator, on
-the churn table's 5 features) twice: with its skl2onnx conversion verified beside it (served by
+Starts its own SeaweedFS and publishes the project's trainer's scikit-learn pipeline (its preprocessing:
+imputers, scaler, one-hot; then --estimator, on the churn table's 5 features; converted as the trainer
+converts it, retrain_trainer.onnx_export) twice: with its ONNX conversion verified beside it (served by
 onnxruntime) and without (served by scikit-learn), as the manifest contract says; and, unless
 --formats leaves them out, an xgboost and a lightgbm Booster on the same features as numbers. Each
 is served by `retrain-trainer serve` pinned to CPU 0 and driven from this process pinned to CPU 1

@@ -13,14 +13,13 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from retrain_contract.artifacts.checksums import sha256_bytes
 from retrain_contract.artifacts.store import ArtifactStore
+from retrain_trainer import model as trainer_model
+from retrain_trainer import onnx_export
 
 from . import dataset
 
@@ -39,24 +38,17 @@ def churn_frame(rows: int, seed: int = 1) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def fit_pipeline(features: pd.DataFrame, target: pd.Series, estimator: Any = None) -> Pipeline:
-    """The trainer's pipeline shape (scaler + one-hot + estimator), in a form skl2onnx converts."""
-    prepare = ColumnTransformer([
-        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), NUMERIC),
-        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
-    ])
+    """The project's trainer's pipeline (retrain_trainer.model's preprocessing) around `estimator`."""
     model = estimator if estimator is not None else SGDClassifier(loss="log_loss", random_state=0)
-    return Pipeline([("prepare", prepare), ("estimator", model)]).fit(features, target)
+    prepare = trainer_model.preprocessor(features, dataset.FEATURES)
+    return Pipeline([(trainer_model.PREPARE_STEP, prepare), (trainer_model.ESTIMATOR_STEP, model)]).fit(
+        features, target)
 
 
 def to_onnx(pipeline: Pipeline) -> bytes:
-    """One input per feature ([None, 1], float or string), label then probabilities (no ZipMap)."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    types = [(name, FloatTensorType([None, 1])) for name in NUMERIC]
-    types += [(name, StringTensorType([None, 1])) for name in CATEGORICAL]
-    options = {id(pipeline.named_steps["estimator"]): {"zipmap": False}}
-    return convert_sklearn(pipeline, initial_types=types, options=options).SerializeToString()
+    """As the project's trainer converts it (retrain_trainer.onnx_export): one input per feature, label then
+    probabilities."""
+    return onnx_export.convert(pipeline, churn_frame(10)[0], dataset.FEATURES, "classification")
 
 
 def publish(store: ArtifactStore, prefix: str, version: str, files: dict[str, bytes], model: dict[str, Any]) -> str:
