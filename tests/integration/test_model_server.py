@@ -176,3 +176,22 @@ def test_sampled_requests_land_where_a_drift_check_reads(seaweed, s3, bucket, tr
     rows = sum(pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())).num_rows for k in keys)
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()))
     assert rows == 6 and {*dataset.FEATURES, "prediction", "predicted_at"} <= set(table.column_names)
+
+
+def test_a_stopping_server_says_it_is_not_ready_and_still_answers_while_it_drains(seaweed, trained):
+    server = Server(seaweed, trained, "--drain-seconds", "3")
+    try:
+        server.wait_ready()
+        os.killpg(server.process.pid, signal.SIGTERM)
+        started = time.monotonic()
+        deadline = started + 2
+        while http("GET", server.url + "/readyz")[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http("GET", server.url + "/readyz")[0] == 503  # endpoints drop it ...
+        assert http("GET", server.url + "/v2/health/ready")[0] == 503
+        assert http("POST", server.url + "/predict", {"rows": [ROW]})[0] == 200  # ... and what still comes is answered
+        assert server.process.wait(timeout=10) == 0
+        assert 2.5 <= time.monotonic() - started <= 8, "it stops once the drain is over"
+    finally:
+        server.stop()
+

@@ -128,6 +128,8 @@ def _check_serve_options(args: argparse.Namespace) -> None:
 
     if not args.model_uri:
         raise ConfigError("no model: pass --model-uri or set RETRAIN_MODEL_URI")
+    if not 0 <= args.drain_seconds <= 300:
+        raise ConfigError(f"--drain-seconds must be between 0 and 300, not {args.drain_seconds:g}")
     for option, uri in (("--model-uri", args.model_uri), ("--capture-uri", args.capture_uri)):
         try:
             if uri:
@@ -152,11 +154,10 @@ def _check_serve_options(args: argparse.Namespace) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     """Load and verify the model, then serve until SIGTERM; a model that fails verification never serves."""
-    from aiohttp import web
-
     from retrain_contract.artifacts.s3 import make_client
     from retrain_contract.artifacts.store import ArtifactStore
 
+    from .serving import lifecycle
     from .serving import loaded as loaded_module
     from .serving.app import build_app
     from .serving.capture import RequestCapture
@@ -177,7 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("model format %s, computed by %s", model.format, model.backend)
     app = build_app(model, ServingMetrics(model.version, args.policy, model.format, model.backend), capture,
                     args.capture_flush_seconds, args.model_name or args.policy or "model")
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    lifecycle.run(app, args.host, args.port, args.drain_seconds)
     return EXIT_OK
 
 
@@ -210,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-name", default=os.environ.get("RETRAIN_MODEL_NAME") or None,
                        help="the model's name in the Open Inference Protocol's /v2/models/<name> "
                             "(default: $RETRAIN_MODEL_NAME, else --policy, else 'model')")
+    serve.add_argument("--drain-seconds", type=float, default=os.environ.get("RETRAIN_DRAIN_SECONDS", "5"),
+                       help="after SIGTERM, answer not ready but keep serving this long, so the requests routed "
+                            "here before endpoints catch up are answered (default: $RETRAIN_DRAIN_SECONDS or 5)")
     serve.add_argument("--capture-uri", default=os.environ.get("RETRAIN_CAPTURE_URI"),
                        help="write a sample of requests and predictions under this S3 prefix")
     serve.add_argument("--capture-fraction", type=float, default=os.environ.get("RETRAIN_CAPTURE_FRACTION", "0.1"),

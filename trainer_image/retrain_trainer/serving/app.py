@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import v2
 from .capture import RequestCapture
-from .keys import CAPTURE, MAX_BODY, METRICS, MODEL, MODEL_NAME
+from .keys import CAPTURE, DRAINING, MAX_BODY, METRICS, MODEL, MODEL_NAME
 from .loaded import LoadedModel
 from .metrics import ServingMetrics
 from .predictors import Prediction
@@ -70,6 +70,10 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     loaded = request.app[MODEL]
+    draining = request.app.get(DRAINING)
+    if draining is not None and draining.is_set():  # stopping: no new traffic, what comes is still answered
+        return json_response({"ready": False, "modelVersion": loaded.version, "uri": loaded.uri,
+                              "reason": "shutting down"}, status=503)
     return json_response({"ready": True, "modelVersion": loaded.version, "uri": loaded.uri})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .keys import CAPTURE, MAX_BODY, METRICS, MODEL, MODEL_NAME
+from .keys import CAPTURE, DRAINING, MAX_BODY, METRICS, MODEL, MODEL_NAME
 from .loaded import LoadedModel
 from .responses import error_response, json_response, read_json
 from .schema import MAX_ROWS, InputError
@@ -42,6 +42,11 @@ def _model(request: web.Request) -> LoadedModel:
 
 async def live(_: web.Request) -> web.Response:
     return web.Response(status=200)
+
+
+async def ready(request: web.Request) -> web.Response:
+    draining = request.app.get(DRAINING)
+    return web.Response(status=503 if draining is not None and draining.is_set() else 200)
 
 
 async def server_metadata(_: web.Request) -> web.Response:
@@ -200,7 +205,7 @@ async def infer(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     model = "/v2/models/{name}"
     version = model + "/versions/{version}"
-    return [web.get("/v2", server_metadata), web.get("/v2/health/live", live), web.get("/v2/health/ready", live),
+    return [web.get("/v2", server_metadata), web.get("/v2/health/live", live), web.get("/v2/health/ready", ready),
             web.get(model, model_metadata), web.get(version, model_metadata),
             web.get(model + "/ready", model_ready), web.get(version + "/ready", model_ready),
             web.post(model + "/infer", infer), web.post(version + "/infer", infer)]
