@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from typing import Any
 
 from aiohttp import web
@@ -22,11 +20,9 @@ from .keys import CAPTURE, DRAINING, MAX_BODY, METRICS, MODEL, MODEL_NAME
 from .loaded import LoadedModel
 from .metrics import ServingMetrics
 from .predictors import Prediction
-from .responses import error_response, json_response, read_json
-from .schema import InputError
+from .responses import counted, json_response, read_json
 from .scoring import record, score
 
-log = logging.getLogger(__name__)
 __all__ = ["CAPTURE", "MAX_BODY", "METRICS", "MODEL", "MODEL_NAME", "build_app"]
 
 
@@ -39,29 +35,17 @@ def _answer(loaded: LoadedModel, prediction: Prediction) -> dict[str, Any]:
 
 
 async def predict(request: web.Request) -> web.Response:
-    loaded, metrics = request.app[MODEL], request.app[METRICS]
-    started = time.perf_counter()
-    status = 200
-    try:
-        body = await read_json(request)
-        columns = loaded.schema.columns(body)
-        want_probabilities = bool(body.get("probabilities")) and loaded.has_probabilities
-        try:
-            prediction = await score(loaded, columns, len(body["rows"]), want_probabilities)
-        except Exception as error:  # a model that fails on valid input is a server error, said plainly
-            log.exception("prediction failed")
-            status = 500
-            return error_response(500, f"prediction failed: {type(error).__name__}: {error}"[:500])
-        record(loaded, metrics, request.app.get(CAPTURE), columns, prediction)
-        return json_response(_answer(loaded, prediction))
-    except InputError as error:
-        status = 400
-        return error_response(400, str(error))
-    except web.HTTPRequestEntityTooLarge:
-        status = 413
-        return error_response(413, f"the body is larger than {MAX_BODY} bytes")
-    finally:
-        metrics.request(status, time.perf_counter() - started)
+    return await counted(request, _predict)
+
+
+async def _predict(request: web.Request) -> web.Response:
+    loaded = request.app[MODEL]
+    body = await read_json(request)
+    columns = loaded.schema.columns(body)
+    want_probabilities = bool(body.get("probabilities")) and loaded.has_probabilities
+    prediction = await score(loaded, columns, len(body["rows"]), want_probabilities)
+    record(loaded, request.app[METRICS], request.app.get(CAPTURE), columns, prediction)
+    return json_response(_answer(loaded, prediction))
 
 
 async def healthz(_: web.Request) -> web.Response:

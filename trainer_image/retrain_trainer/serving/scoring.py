@@ -8,18 +8,27 @@ and metrics stay answered while it is scored. Metrics and capture see every endp
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from .capture import RequestCapture
 from .loaded import LoadedModel
 from .metrics import ServingMetrics
 from .predictors import Columns, Prediction
+from .responses import ModelFailed
+
+log = logging.getLogger(__name__)
 
 
 async def score(loaded: LoadedModel, columns: Columns, rows: int, probabilities: bool) -> Prediction:
+    """The prediction; ModelFailed (logged) when the model raises on these checked columns."""
     predictor = loaded.predictor
-    if rows <= predictor.inline_rows:
-        return predictor.predict(columns, probabilities)
-    return await asyncio.get_running_loop().run_in_executor(None, predictor.predict, columns, probabilities)
+    try:
+        if rows <= predictor.inline_rows:
+            return predictor.predict(columns, probabilities)
+        return await asyncio.get_running_loop().run_in_executor(None, predictor.predict, columns, probabilities)
+    except Exception as error:  # a model that fails on valid input is a server error, said plainly
+        log.exception("prediction failed")
+        raise ModelFailed(f"prediction failed: {type(error).__name__}: {error}"[:500]) from error
 
 
 def record(loaded: LoadedModel, metrics: ServingMetrics, capture: RequestCapture | None, columns: Columns,

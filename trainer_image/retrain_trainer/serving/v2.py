@@ -9,24 +9,19 @@ request) or 404 (no such model or version). JSON only: the binary tensor extensi
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
-from .keys import CAPTURE, DRAINING, MAX_BODY, METRICS, MODEL, MODEL_NAME
+from .keys import CAPTURE, DRAINING, METRICS, MODEL, MODEL_NAME
 from .loaded import LoadedModel
-from .responses import error_response, json_response, read_json
+from .responses import NotFound, counted, error_response, json_response, read_json
 from .schema import MAX_ROWS, InputError
 from .scoring import record, score
 
 NUMBERS = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 CATEGORIES = {"BYTES", "BOOL", *NUMBERS - {"FP16", "FP32", "FP64"}}  # as /predict, an integer category is its text
 OUTPUTS = ("predict", "probabilities")
-
-
-class NotFound(LookupError):
-    """No such model or version here: a 404."""
 
 
 def _model(request: web.Request) -> LoadedModel:
@@ -155,51 +150,36 @@ def _outputs(loaded: LoadedModel, body: dict[str, Any]) -> list[str]:
 
 
 async def infer(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    started = time.perf_counter()
-    status = 200
-    try:
-        loaded = _model(request)
-        if "Inference-Header-Content-Length" in request.headers:
-            raise InputError("the binary tensor data extension is not supported: send the tensors as JSON")
-        body = await read_json(request)
-        columns, rows = columns_of(loaded, body)
-        wanted = _outputs(loaded, body)
-        try:
-            prediction = await score(loaded, columns, rows, "probabilities" in wanted)
-        except Exception as error:  # a model that fails on valid input is a server error, said plainly
-            status = 500
-            return error_response(500, f"prediction failed: {type(error).__name__}: {error}"[:500])
-        record(loaded, metrics, request.app.get(CAPTURE), columns, prediction)
-        outputs = []
-        for name in wanted:
-            if name == "predict" and loaded.task == "classification":
-                outputs.append({"name": name, "datatype": "BYTES", "shape": [rows],
-                                "data": [str(v) for v in prediction.values.tolist()]})
-            elif name == "predict":
-                outputs.append({"name": name, "datatype": "FP64", "shape": [rows],
-                                "data": prediction.values.astype(float).tolist()})
-            else:
-                probabilities = prediction.probabilities
-                assert probabilities is not None  # asked for, so computed
-                outputs.append({"name": name, "datatype": "FP64", "shape": list(probabilities.shape),
-                                "data": probabilities.ravel().tolist()})
-        answer: dict[str, Any] = {"model_name": request.app[MODEL_NAME], "model_version": loaded.version,
-                                  "outputs": outputs}
-        if isinstance(body.get("id"), str):
-            answer["id"] = body["id"]
-        return json_response(answer)
-    except NotFound as error:
-        status = 404
-        return error_response(404, str(error))
-    except InputError as error:
-        status = 400
-        return error_response(400, str(error))
-    except web.HTTPRequestEntityTooLarge:
-        status = 413
-        return error_response(413, f"the body is larger than {MAX_BODY} bytes")
-    finally:
-        metrics.request(status, time.perf_counter() - started)
+    return await counted(request, _infer)
+
+
+async def _infer(request: web.Request) -> web.Response:
+    loaded = _model(request)
+    if "Inference-Header-Content-Length" in request.headers:
+        raise InputError("the binary tensor data extension is not supported: send the tensors as JSON")
+    body = await read_json(request)
+    columns, rows = columns_of(loaded, body)
+    wanted = _outputs(loaded, body)
+    prediction = await score(loaded, columns, rows, "probabilities" in wanted)
+    record(loaded, request.app[METRICS], request.app.get(CAPTURE), columns, prediction)
+    outputs = []
+    for name in wanted:
+        if name == "predict" and loaded.task == "classification":
+            outputs.append({"name": name, "datatype": "BYTES", "shape": [rows],
+                            "data": [str(v) for v in prediction.values.tolist()]})
+        elif name == "predict":
+            outputs.append({"name": name, "datatype": "FP64", "shape": [rows],
+                            "data": prediction.values.astype(float).tolist()})
+        else:
+            probabilities = prediction.probabilities
+            assert probabilities is not None  # asked for, so computed
+            outputs.append({"name": name, "datatype": "FP64", "shape": list(probabilities.shape),
+                            "data": probabilities.ravel().tolist()})
+    answer: dict[str, Any] = {"model_name": request.app[MODEL_NAME], "model_version": loaded.version,
+                              "outputs": outputs}
+    if isinstance(body.get("id"), str):
+        answer["id"] = body["id"]
+    return json_response(answer)
 
 
 def routes() -> list[web.RouteDef]:
