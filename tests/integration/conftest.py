@@ -16,6 +16,7 @@ from retrain_sandbox.cluster import LocalCluster
 from retrain_sandbox.seaweed import SeaweedS3
 
 from ..s3relay import S3Relay
+from .operator_metrics import free_port
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,12 @@ def devcluster(seaweed: SeaweedS3, s3_relay: S3Relay, tmp_path_factory: pytest.T
     with DevCluster(tmp_path_factory.mktemp("devcluster"), forward_ports=[seaweed.ports["s3"], s3_relay.port]) \
             as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    """The port of a module's operator that serves its metrics (`serve_args(metrics_port)`), on 127.0.0.1."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")

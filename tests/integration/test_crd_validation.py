@@ -29,6 +29,8 @@ from retrain_contract.api.schema import openapi_schema
 from retrain_operator.api import kubenames
 from retrain_operator.api.crd import crd
 
+from ..unit.test_pod_validation import ANNOTATION_KEYS, ONE_SOURCE, OPERATOR_ENV
+from ..unit.test_pod_validation import LABEL_KEYS as POD_LABEL_KEYS
 from .policy_strategies import base_spec
 
 pytestmark = pytest.mark.integration
@@ -421,16 +423,6 @@ def _headers_from_the_url_secret(spec: Json) -> None:
 
 
 # The pod sections (training.pod, triggers.drift.pod, serving.pod): one case per rule and section.
-_ANNOTATION_KEYS = ("keys must be annotation keys: an optional DNS subdomain prefix and '/', then a name of at most "
-                    "63 letters, digits, '-', '_' or '.' (e.g. sidecar.istio.io/inject)")
-_POD_LABEL_KEYS = ("keys must be label keys: an optional DNS subdomain prefix and '/', then a name of at most 63 "
-                   "letters, digits, '-', '_' or '.' (e.g. kueue.x-k8s.io/queue-name)")
-_OPERATOR_ENV = ("the operator sets RETRAIN_RUN_CONFIG, RETRAIN_SIGNING_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-                 "AWS_SESSION_TOKEN, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL itself (S3 through spec.storage, the signing "
-                 "key through spec.signing)")
-_ONE_SOURCE = ("a volume has exactly one source: configMap, secret, persistentVolumeClaim, emptyDir, ephemeral, csi, "
-               "projected, downwardAPI (the Pod Security Standard restricted types; hostPath and the others are "
-               "refused)")
 _CACHE = {"name": "cache", "persistentVolumeClaim": {"claimName": "model-cache"}}
 
 
@@ -449,12 +441,12 @@ for _section, _workload_label in (("training.pod", "retrain.mlops.dev/run"), ("t
     _reserved = ("retrain.mlops.dev/*, app.kubernetes.io/managed-by, app.kubernetes.io/name, pod-template-hash"
                  if _owner == "Deployment" else
                  "retrain.mlops.dev/*, batch.kubernetes.io/*, app.kubernetes.io/managed-by, job-name, controller-uid")
-    breaks(f"{_section}.metadata.labels {_POD_LABEL_KEYS}", f"spec.{_section}.metadata.labels")(
+    breaks(f"{_section}.metadata.labels {POD_LABEL_KEYS}", f"spec.{_section}.metadata.labels")(
         _pod_section(_section, {"metadata": {"labels": {"queue name": "a"}}}))
     breaks(f"{_section}.metadata.labels must not set the operator's labels or the {_owner} controller's: {_reserved}",
            f"spec.{_section}.metadata.labels")(
         _pod_section(_section, {"metadata": {"labels": {"team": "ml", _workload_label: "x"}}}))
-    breaks(f"{_section}.metadata.annotations {_ANNOTATION_KEYS}", f"spec.{_section}.metadata.annotations")(
+    breaks(f"{_section}.metadata.annotations {ANNOTATION_KEYS}", f"spec.{_section}.metadata.annotations")(
         _pod_section(_section, {"metadata": {"annotations": {"a/b/c": "x"}}}))
     breaks(f"{_section}.metadata.annotations must not set the operator's annotations: retrain.mlops.dev/*",
            f"spec.{_section}.metadata.annotations")(
@@ -466,11 +458,11 @@ for _section, _workload_label in (("training.pod", "retrain.mlops.dev/run"), ("t
            f"spec.{_section}.env[1]")(
         _pod_section(_section, {"env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {
             "secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}}]}))
-    breaks(f"{_section}.env: {_OPERATOR_ENV}", f"spec.{_section}.env[0]")(
+    breaks(f"{_section}.env: {OPERATOR_ENV}", f"spec.{_section}.env[0]")(
         _pod_section(_section, {"env": [{"name": "AWS_ENDPOINT_URL", "value": "http://elsewhere:9000"}]}))
     breaks(f"{_section}.envFrom: an entry has exactly one of configMapRef, secretRef", f"spec.{_section}.envFrom[0]")(
         _pod_section(_section, {"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]}))
-    breaks(f"{_section}.volumes: {_ONE_SOURCE}", f"spec.{_section}.volumes[0]")(
+    breaks(f"{_section}.volumes: {ONE_SOURCE}", f"spec.{_section}.volumes[0]")(
         _pod_section(_section, {"volumes": [{"name": "both", "emptyDir": {}, "configMap": {"name": "c"}}]}))
     breaks(f"{_section}.volumes: tmp and signing-public-key are the operator's own volumes",
            f"spec.{_section}.volumes[1]")(

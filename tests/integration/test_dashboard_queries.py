@@ -54,11 +54,6 @@ GRAFANA = {"$__rate_interval": "1m", "$__range": "86400s"}
 
 
 @pytest.fixture(scope="module")
-def metrics_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
 def cluster(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory, metrics_port: int,
             devcluster: Any) -> Iterator[LocalCluster]:
     yield from running_cluster(seaweed, tmp_path_factory, devcluster, operator_args=serve_args(metrics_port))

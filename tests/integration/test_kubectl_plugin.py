@@ -22,18 +22,13 @@ from retrain_sandbox.seaweed import SeaweedS3
 
 from ..unit.test_argocd_health import health
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port, sample, scrape, serve_args
+from .operator_metrics import sample, scrape, serve_args
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 STEPS = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]  # the empty pause waits for `promote`
 
 
-
-
-@pytest.fixture(scope="module")
-def metrics_port() -> int:
-    return free_port()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from retrain_sandbox.seaweed import SeaweedS3
 
 from ..webhook_receiver import Received, WebhookReceiver
 from .conftest import Scenario, running_cluster
-from .operator_metrics import free_port, sample, scrape, serve_args
+from .operator_metrics import sample, scrape, serve_args
 
 pytestmark = pytest.mark.integration
 OPS_TOKEN, CHAT_TOKEN, PAGER_TOKEN = "0ps-path-t0ken", "xoxb-chat-t0ken", "pager-path-t0ken"
@@ -31,11 +31,6 @@ NOTIFY = [
     {"name": "chat", "type": "slack", "urlSecret": {"name": "chat-hook", "key": "webhook"}, "categories": ["run"]},
     {"name": "pager", "urlSecret": {"name": "pager-hook"}, "categories": ["run"]},  # its Secret comes later
 ]
-
-
-@pytest.fixture(scope="module")
-def metrics_port() -> int:
-    return free_port()
 
 
 @pytest.fixture(scope="module")
